@@ -1,0 +1,43 @@
+# Convolutions from Scratch: the verbs a newcomer needs. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help setup book test lint bench grade clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  make \1\t\2/' | expand -t 20
+
+# The virtual environment is rebuilt whenever requirements.txt or pyproject.toml changes.
+$(STAMP): requirements.txt pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	@touch $@
+
+setup: $(STAMP)  ## create .venv from requirements.txt (done automatically by the other targets)
+
+book: $(STAMP)  ## build the site (executes chapters, cached); prints the path of index.html
+	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
+	@echo "Site built: $(CURDIR)/_build/html/index.html"
+
+test: book  ## build the site, then run the whole test suite
+	$(PY) -m pytest -n auto
+
+lint: $(STAMP)  ## ruff and mypy on the library and tests
+	$(VENV)/bin/ruff check convlib tests
+	$(VENV)/bin/ruff format --check convlib tests
+	$(VENV)/bin/mypy
+
+bench: $(STAMP)  ## benchmark every convlib path against torch; writes CSV and plots
+	$(PY) -m convlib.bench
+
+grade: $(STAMP)  ## autograde a class folder: make grade CLASS=path/to/submitted [device=cuda]
+	@echo "grading is added with the exercises"; exit 1
+
+clean:  ## remove the built site and caches (keeps .venv)
+	rm -rf _build .pytest_cache .hypothesis
