@@ -1,0 +1,1 @@
+"""Fast convolution algorithms: the ladder from loops to GEMM speed."""
