@@ -1,0 +1,209 @@
+"""Sphinx extension: notebooks readers can download from the static site.
+
+- Every chapter page (docname matching ``site_chapter_pattern``) gets a bar at the top with a
+  "Download notebook" link to ``_downloads/notebooks/<name>.ipynb``, and, when an assignment has the
+  chapter's number (``ex01_*`` for chapter ``01_*``), a "Download exercise" link.
+  The notebook is the one myst-nb executed for the page (``_build/jupyter_execute``), so it opens
+  with its outputs; if that file is missing, the MyST source is converted with jupytext instead.
+- Exercise notebooks ``exercises/<a>/<a>.ipynb`` are copied to ``_downloads/exercises/<a>.ipynb``,
+  solution sources ``solutions/<a>/<a>.ipynb`` to ``_downloads/solutions/<a>.ipynb``.
+- Roles for pages: ``{exercise-download}`ex01_cross_correlation``` and
+  ``{solution-download}`ex01_cross_correlation```. An assignment whose notebook does not exist yet
+  is rendered as plain text "(not available yet)" and logged, not warned about, so the book builds
+  while exercises are being written; tests/test_site.py requires every one of them to exist.
+
+Everything is written into the HTML output, nothing is fetched: the site stays complete offline.
+"""
+
+from __future__ import annotations
+
+import copy
+import html
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from docutils import nodes
+from sphinx.application import Sphinx
+from sphinx.util import logging
+
+logger = logging.getLogger(__name__)
+
+DOWNLOAD_DIR = "_downloads"
+KINDS = {"exercise": "exercises", "solution": "solutions"}
+
+
+def _root(app: Sphinx) -> Path:
+    return Path(app.srcdir)
+
+
+def _assignment_source(app: Sphinx, kind: str, name: str) -> Path:
+    folder = KINDS[kind]
+    return _root(app) / folder / name / f"{name}.ipynb"
+
+
+def _relative_prefix(docname: str) -> str:
+    """'../' repeated so that a link written on page ``docname`` reaches the site root."""
+    return "../" * docname.count("/")
+
+
+def _download_role(kind: str):  # type: ignore[no-untyped-def]
+    def role(name, rawtext, text, lineno, inliner, options=None, content=None):  # type: ignore[no-untyped-def]
+        env = inliner.document.settings.env
+        app = env.app
+        assignment = text.strip()
+        if assignment not in app.config.site_assignments:
+            msg = inliner.reporter.error(
+                f"{kind}-download: unknown assignment {assignment!r}; "
+                f"known: {', '.join(app.config.site_assignments)}",
+                line=lineno,
+            )
+            return [inliner.problematic(rawtext, rawtext, msg)], [msg]
+        source = _assignment_source(app, kind, assignment)
+        # Rebuild the page when the notebook appears or changes (a missing dependency
+        # makes Sphinx re-read the page on every build until it exists).
+        env.note_dependency(str(source))
+        if not source.is_file():
+            logger.info(f"[site_downloads] {source} does not exist yet")
+            node = nodes.inline(
+                rawtext, f"{assignment}.ipynb (not available yet)", classes=["download-missing"]
+            )
+            return [node], []
+        uri = f"{_relative_prefix(env.docname)}{DOWNLOAD_DIR}/{KINDS[kind]}/{assignment}.ipynb"
+        label = "Download exercise" if kind == "exercise" else "Download solution source"
+        ref = nodes.reference(
+            rawtext,
+            "",
+            nodes.literal(text=f"{assignment}.ipynb"),
+            refuri=uri,
+            classes=[f"download-{kind}"],
+            reftitle=f"{label} {assignment}.ipynb",
+        )
+        return [ref], []
+
+    return role
+
+
+def _chapter_stem(app: Sphinx, docname: str) -> str | None:
+    if re.match(app.config.site_chapter_pattern, docname):
+        return docname.rsplit("/", 1)[-1]
+    return None
+
+
+def _assignment_for_chapter(app: Sphinx, stem: str) -> str | None:
+    number = stem.split("_", 1)[0]
+    for assignment in app.config.site_assignments:
+        if assignment.startswith(f"ex{number}_"):
+            return assignment
+    return None
+
+
+def _chapter_bar(app: Sphinx, pagename: str) -> str | None:
+    stem = _chapter_stem(app, pagename)
+    if stem is None:
+        return None
+    prefix = _relative_prefix(pagename)
+    links = [
+        f'<a class="download-notebook" href="{prefix}{DOWNLOAD_DIR}/notebooks/{stem}.ipynb" '
+        f'download="{stem}.ipynb">Download notebook <code>{stem}.ipynb</code></a>'
+    ]
+    assignment = _assignment_for_chapter(app, stem)
+    if assignment and _assignment_source(app, "exercise", assignment).is_file():
+        links.append(
+            f'<a class="download-exercise" href="{prefix}{DOWNLOAD_DIR}/exercises/'
+            f'{assignment}.ipynb" download="{assignment}.ipynb">Download exercise '
+            f"<code>{html.escape(assignment)}.ipynb</code></a>"
+        )
+    return '<div class="site-downloads">' + " ".join(links) + "</div>\n"
+
+
+def _on_source_read(app: Sphinx, docname: str, source: list[str]) -> None:
+    # A chapter page shows its exercise link only once the exercise exists: re-read the page
+    # (cheap, execution is cached) whenever that notebook appears or changes.
+    stem = _chapter_stem(app, docname)
+    assignment = _assignment_for_chapter(app, stem) if stem else None
+    if assignment:
+        app.env.note_dependency(str(_assignment_source(app, "exercise", assignment)))
+
+
+def _on_page_context(
+    app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any
+) -> None:
+    bar = _chapter_bar(app, pagename)
+    if bar and "body" in context:
+        context["body"] = bar + context["body"]
+
+
+def _clean_notebook(notebook: Any) -> Any:
+    """Drop metadata that only makes sense in this repository (jupytext pairing)."""
+    notebook = copy.deepcopy(notebook)
+    notebook.metadata.pop("jupytext", None)
+    notebook.metadata.setdefault(
+        "kernelspec", {"display_name": "Python 3", "language": "python", "name": "python3"}
+    )
+    return notebook
+
+
+def _chapter_notebook(app: Sphinx, docname: str) -> Any:
+    import jupytext
+    import nbformat
+
+    executed = Path(app.outdir).parent / "jupyter_execute" / f"{docname}.ipynb"
+    if executed.is_file():
+        notebook = nbformat.read(executed, as_version=4)
+    else:
+        source = Path(app.env.doc2path(docname))
+        notebook = jupytext.read(source)
+    notebook = _clean_notebook(notebook)
+    nbformat.validate(notebook)
+    return notebook
+
+
+def _on_build_finished(app: Sphinx, exception: Exception | None) -> None:
+    if exception is not None or app.builder.format != "html":
+        return
+    import nbformat
+
+    out = Path(app.outdir) / DOWNLOAD_DIR
+    notebooks = out / "notebooks"
+    notebooks.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for docname in sorted(app.env.found_docs):
+        stem = _chapter_stem(app, docname)
+        if stem is None:
+            continue
+        nbformat.write(_chapter_notebook(app, docname), notebooks / f"{stem}.ipynb")
+        written += 1
+    copied = {kind: 0 for kind in KINDS}
+    for kind, folder in KINDS.items():
+        target = out / folder
+        target.mkdir(parents=True, exist_ok=True)
+        for assignment in app.config.site_assignments:
+            source = _assignment_source(app, kind, assignment)
+            if source.is_file():
+                shutil.copyfile(source, target / source.name)
+                copied[kind] += 1
+    manifest = {
+        "notebooks": written,
+        "exercises": copied["exercise"],
+        "solutions": copied["solution"],
+        "assignments": list(app.config.site_assignments),
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    logger.info(
+        f"[site_downloads] {written} chapter notebooks, {copied['exercise']} exercises, "
+        f"{copied['solution']} solution sources written to {out}"
+    )
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    app.add_config_value("site_assignments", [], "env")
+    app.add_config_value("site_chapter_pattern", r"^book/chapters/\d\d_", "env")
+    app.add_role("exercise-download", _download_role("exercise"))
+    app.add_role("solution-download", _download_role("solution"))
+    app.connect("source-read", _on_source_read)
+    app.connect("html-page-context", _on_page_context)
+    app.connect("build-finished", _on_build_finished)
+    return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
