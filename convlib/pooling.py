@@ -104,11 +104,16 @@ class _Pool:
         self.n = n
 
     def right_padding(self) -> tuple[int, ...]:
-        """Padding after the end of each dim: ``padding``, or more if a ceil_mode window overhangs."""
+        """Padding after each dim's end: ``padding``, or more if a ceil_mode window overhangs."""
         return tuple(
             max(p, (o - 1) * s + d * (k - 1) + 1 - p - i)
             for i, o, k, s, p, d in zip(
-                self.size, self.out, self.kernel, self.stride, self.padding, self.dilation,
+                self.size,
+                self.out,
+                self.kernel,
+                self.stride,
+                self.padding,
+                self.dilation,
                 strict=True,
             )
         )
@@ -145,22 +150,22 @@ class _Pool:
 
 def _check_bool(value: object, name: str) -> None:
     if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool (True or False), got {type(value).__name__} {value!r}")
+        raise TypeError(
+            f"{name} must be a bool (True or False), got {type(value).__name__} {value!r}"
+        )
 
 
 def _outer(per_dim: list[torch.Tensor], combine: str) -> torch.Tensor:
     """Combine one (out_i, k_i) table per dim into (*out, *kernel): sum or product over dims."""
     n = len(per_dim)
-    result: torch.Tensor | None = None
+    parts = []
     for dim, table in enumerate(per_dim):
         shape = [1] * (2 * n)
         shape[dim], shape[n + dim] = table.shape
-        part = table.reshape(shape)
-        if result is None:
-            result = part
-        else:
-            result = result + part if combine == "sum" else result * part
-    assert result is not None
+        parts.append(table.reshape(shape))
+    result = parts[0]
+    for part in parts[1:]:
+        result = result + part if combine == "sum" else result * part
     return result
 
 
@@ -229,7 +234,7 @@ def max_pool2d(
     ceil_mode: bool = False,
     return_indices: bool = False,
 ) -> PoolResult:
-    """Max over each window. input: (N, C, H, W) or (C, H, W) -> (N, C, H_out, W_out) [, indices]."""
+    """Max over each window. input: (N, C, H, W) or (C, H, W) -> (N, C, H_out, W_out) [, indices]"""
     P = _Pool("max_pool2d", 2, input, kernel_size, stride, padding, dilation, ceil_mode)
     return _max_pool(P, return_indices)
 
@@ -243,7 +248,7 @@ def max_pool3d(
     ceil_mode: bool = False,
     return_indices: bool = False,
 ) -> PoolResult:
-    """Max over each window. input: (N, C, D, H, W) or (C, D, H, W) -> (N, C, D_out, H_out, W_out)."""
+    """Max over each window. input: (N, C, D, H, W) or (C, D, H, W) -> (N, C, D_o, H_o, W_o)"""
     P = _Pool("max_pool3d", 3, input, kernel_size, stride, padding, dilation, ceil_mode)
     return _max_pool(P, return_indices)
 
@@ -328,7 +333,7 @@ def avg_pool3d(
     count_include_pad: bool = True,
     divisor_override: int | None = None,
 ) -> torch.Tensor:
-    """Mean over each window. input: (N, C, D, H, W) or (C, D, H, W) -> (N, C, D_out, H_out, W_out)."""
+    """Mean over each window. input: (N, C, D, H, W) or (C, D, H, W) -> (N, C, D_o, H_o, W_o)"""
     P = _Pool("avg_pool3d", 3, input, kernel_size, stride, padding, 1, ceil_mode)
     return _avg_pool(P, count_include_pad, divisor_override)
 
