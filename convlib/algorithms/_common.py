@@ -1,0 +1,115 @@
+"""Shared helpers for the fast algorithms: argument expansion, zero padding, output sizes.
+
+Every algorithm takes ``(X, K, bias, stride, padding, dilation, groups)`` with a batched input
+``X: (N, C_in, *spatial)`` and a kernel ``K: (C_out, C_in / groups, *kernel)``; the number of
+spatial dimensions is read from ``K``. Padding is zeros, symmetric, one int per dimension.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .._args import IntOrTuple, check_nonnegative, check_positive, ntuple
+
+
+class ConvArgs:
+    """Validated, expanded arguments of one convolution call (the first lines of every algorithm).
+
+    Attributes: ``d`` spatial dims, ``N, C_in, C_out, groups``, tuples ``spatial`` (input size
+    before padding), ``kernel``, ``stride``, ``padding``, ``dilation``, ``out`` (output size).
+    """
+
+    def __init__(
+        self,
+        X: torch.Tensor,
+        K: torch.Tensor,
+        bias: torch.Tensor | None,
+        stride: IntOrTuple,
+        padding: IntOrTuple,
+        dilation: IntOrTuple,
+        groups: int,
+        algorithm: str,
+    ) -> None:
+        if not isinstance(X, torch.Tensor) or not isinstance(K, torch.Tensor):
+            raise TypeError(f"{algorithm}: input and weight must be torch.Tensors")
+        d = K.ndim - 2
+        if d < 1 or X.ndim != d + 2:
+            raise ValueError(
+                f"{algorithm}: input must be batched (N, C_in, *spatial) with {d} spatial dims to "
+                f"match weight of shape {tuple(K.shape)}; got input of shape {tuple(X.shape)}"
+            )
+        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+            raise ValueError(f"{algorithm}: groups must be a positive int, got {groups!r}")
+        self.d = d
+        self.N, self.C_in = X.shape[0], X.shape[1]
+        self.C_out = K.shape[0]
+        self.groups = groups
+        if self.C_in % groups or self.C_out % groups or K.shape[1] * groups != self.C_in:
+            raise ValueError(
+                f"{algorithm}: groups={groups} needs C_in={self.C_in} and C_out={self.C_out} "
+                f"divisible by groups and weight.shape[1]={K.shape[1]} == C_in / groups"
+            )
+        self.spatial = tuple(X.shape[2:])
+        self.kernel = tuple(K.shape[2:])
+        self.stride = ntuple(stride, d, "stride")
+        self.padding = ntuple(padding, d, "padding")
+        self.dilation = ntuple(dilation, d, "dilation")
+        check_positive(self.stride, "stride")
+        check_nonnegative(self.padding, "padding")
+        check_positive(self.dilation, "dilation")
+        if bias is not None and tuple(bias.shape) != (self.C_out,):
+            raise ValueError(
+                f"{algorithm}: bias must have shape ({self.C_out},), got {tuple(bias.shape)}"
+            )
+        self.out = tuple(
+            (s + 2 * p - dl * (k - 1) - 1) // st + 1
+            for s, k, st, p, dl in zip(
+                self.spatial, self.kernel, self.stride, self.padding, self.dilation, strict=True
+            )
+        )
+        if any(o < 1 for o in self.out):
+            raise ValueError(
+                f"{algorithm}: the (padded) input {self.spatial} with padding {self.padding} is "
+                f"smaller than the dilated kernel {self.kernel} (dilation {self.dilation})"
+            )
+
+    @property
+    def depthwise(self) -> bool:
+        """One filter per input channel (C_out a multiple of C_in = groups)."""
+        return self.groups == self.C_in and self.groups > 1
+
+
+def zero_pad(X: torch.Tensor, padding: tuple[int, ...]) -> torch.Tensor:
+    """Pad the trailing ``len(padding)`` dims of ``X`` with ``padding[i]`` zeros on both sides."""
+    if not any(padding):
+        return X
+    d = len(padding)
+    lead = X.shape[: X.ndim - d]
+    size = [s + 2 * p for s, p in zip(X.shape[X.ndim - d :], padding, strict=True)]
+    out = X.new_zeros(*lead, *size)
+    inner = (
+        Ellipsis,
+        *(slice(p, p + s) for p, s in zip(padding, X.shape[X.ndim - d :], strict=True)),
+    )
+    out[inner] = X
+    return out
+
+
+def add_bias(Y: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """``Y: (N, C_out, *spatial)`` plus ``bias: (C_out,)`` broadcast over the spatial dims."""
+    if bias is None:
+        return Y
+    return Y + bias.view(1, -1, *([1] * (Y.ndim - 2)))
+
+
+def conv_macs(args: ConvArgs) -> int:
+    """Multiply-adds of direct convolution: N * C_out * prod(out) * C_in/groups * prod(k)."""
+    return (
+        args.N
+        * args.C_out
+        * math.prod(args.out)
+        * (args.C_in // args.groups)
+        * math.prod(args.kernel)
+    )

@@ -1,0 +1,150 @@
+"""Pick the fastest algorithm for a convolution from its shape alone, and dispatch to it.
+
+The rule (measured on CPU in the chapter "From loops to GEMM", checked on GPU by the benchmark):
+
+1. a 1x1 kernel is a matrix product: ``pointwise``;
+2. depthwise (groups == C_in > 1): no channel sum to batch into a GEMM, so ``depthwise``
+   (one multiply-add per tap) for small kernels and ``fft`` once the kernel has at least
+   ``FFT_MIN_TAPS_DEPTHWISE`` taps and stride 1;
+3. a 3x3, stride-1, undilated 2D kernel with at least ``WINOGRAD_MIN_CHANNELS`` channels per group
+   on each side: ``winograd`` (2.25x fewer multiplications, worth its transforms);
+4. very large dense kernels (at least ``FFT_MIN_TAPS`` taps, stride 1): ``fft``;
+5. everything else: ``im2col`` (one GEMM).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+
+from .._args import IntOrTuple, ntuple
+from .depthwise import conv_depthwise
+from .fft import conv_fft
+from .im2col import conv_im2col
+from .pointwise import conv_pointwise
+from .transpose import conv_transpose_gemm
+from .winograd import conv_winograd
+
+ConvFn = Callable[..., torch.Tensor]
+
+ALGORITHMS: dict[str, ConvFn] = {
+    "im2col": conv_im2col,
+    "pointwise": conv_pointwise,
+    "depthwise": conv_depthwise,
+    "winograd": conv_winograd,
+    "fft": conv_fft,
+}
+TRANSPOSE_ALGORITHMS: dict[str, ConvFn] = {"gemm": conv_transpose_gemm}
+
+FFT_MIN_TAPS_DEPTHWISE = 81  # 9x9 and larger
+FFT_MIN_TAPS = 225  # 15x15 and larger
+WINOGRAD_MIN_CHANNELS = 16
+
+
+def choose_algorithm(
+    input_shape: Sequence[int],
+    weight_shape: Sequence[int],
+    stride: IntOrTuple = 1,
+    dilation: IntOrTuple = 1,
+    groups: int = 1,
+    dtype: torch.dtype = torch.float32,
+) -> str:
+    """Algorithm ``auto`` picks for input (N, C_in, *spatial) and weight (C_out, C_in/g, *k)."""
+    d = len(weight_shape) - 2
+    kernel = tuple(weight_shape[2:])
+    s = ntuple(stride, d, "stride")
+    dl = ntuple(dilation, d, "dilation")
+    C_in, C_out = input_shape[1], weight_shape[0]
+    taps = math.prod(kernel)
+    unit_stride = all(v == 1 for v in s)
+    fft_ok = dtype in (torch.float32, torch.float64)
+    if taps == 1:
+        return "pointwise"
+    if groups == C_in and groups > 1:
+        if fft_ok and unit_stride and taps >= FFT_MIN_TAPS_DEPTHWISE:
+            return "fft"
+        return "depthwise"
+    if (
+        d == 2
+        and kernel == (3, 3)
+        and unit_stride
+        and all(v == 1 for v in dl)
+        and min(C_in, C_out) // groups >= WINOGRAD_MIN_CHANNELS
+    ):
+        return "winograd"
+    if fft_ok and unit_stride and taps >= FFT_MIN_TAPS:
+        return "fft"
+    return "im2col"
+
+
+def supported_algorithms(
+    input_shape: Sequence[int],
+    weight_shape: Sequence[int],
+    stride: IntOrTuple = 1,
+    dilation: IntOrTuple = 1,
+    groups: int = 1,
+) -> list[str]:
+    """The algorithms that accept this shape (im2col and fft accept every shape)."""
+    d = len(weight_shape) - 2
+    kernel = tuple(weight_shape[2:])
+    names = ["im2col", "fft"]
+    if math.prod(kernel) == 1:
+        names.append("pointwise")
+    if groups == input_shape[1]:
+        names.append("depthwise")
+    if (
+        d == 2
+        and kernel == (3, 3)
+        and ntuple(stride, 2, "stride") == (1, 1)
+        and ntuple(dilation, 2, "dilation") == (1, 1)
+    ):
+        names.append("winograd")
+    return names
+
+
+def conv(
+    X: torch.Tensor,
+    K: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: IntOrTuple = 1,
+    padding: IntOrTuple = 0,
+    dilation: IntOrTuple = 1,
+    groups: int = 1,
+    algorithm: str = "auto",
+) -> torch.Tensor:
+    """N-d convolution X: (N, C_in, *spatial), K: (C_out, C_in/groups, *k) by the named algorithm.
+
+    ``algorithm`` is one of ``"auto"`` or the keys of ``ALGORITHMS``. Returns (N, C_out, *out).
+    """
+    if algorithm == "auto":
+        algorithm = choose_algorithm(X.shape, K.shape, stride, dilation, groups, X.dtype)
+    if algorithm not in ALGORITHMS:
+        raise ValueError(
+            f"algorithm must be 'auto' or one of {sorted(ALGORITHMS)}, got {algorithm!r}"
+        )
+    return ALGORITHMS[algorithm](X, K, bias, stride, padding, dilation, groups)
+
+
+def conv_transpose(
+    X: torch.Tensor,
+    K: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: IntOrTuple = 1,
+    padding: IntOrTuple = 0,
+    output_padding: IntOrTuple = 0,
+    groups: int = 1,
+    dilation: IntOrTuple = 1,
+    algorithm: str = "auto",
+) -> torch.Tensor:
+    """Transposed convolution X: (N, C_in, *in), K: (C_in, C_out/groups, *k); auto = gemm."""
+    if algorithm == "auto":
+        algorithm = "gemm"
+    if algorithm not in TRANSPOSE_ALGORITHMS:
+        raise ValueError(
+            f"algorithm must be 'auto' or one of {sorted(TRANSPOSE_ALGORITHMS)}, got {algorithm!r}"
+        )
+    return TRANSPOSE_ALGORITHMS[algorithm](
+        X, K, bias, stride, padding, output_padding, groups, dilation
+    )

@@ -1,0 +1,83 @@
+"""FFT convolution: pointwise products in the frequency domain, for large kernels.
+
+Direct convolution costs ``prod(kernel)`` multiply-adds per output value; the FFT route costs
+about ``log(prod(L))`` per value for the transforms plus ``C_in`` per frequency for the channel
+sum, whatever the kernel size. So the FFT wins once the kernel is large (the crossover is measured
+in the chapter). Cross-correlation is ``irfft(rfft(X) * conj(rfft(K)))`` with both padded to a
+common length L so the circular wrap-around only ever reads zeros.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .._args import IntOrTuple
+from ._common import ConvArgs, add_bias
+
+
+def fft_size(n: int) -> int:
+    """Smallest length >= n whose only prime factors are 2, 3 and 5 (fast for every FFT library)."""
+    m = max(n, 1)
+    while True:
+        r = m
+        for f in (2, 3, 5):
+            while r % f == 0:
+                r //= f
+        if r == 1:
+            return m
+        m += 1
+
+
+def conv_fft(
+    X: torch.Tensor,
+    K: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: IntOrTuple = 1,
+    padding: IntOrTuple = 0,
+    dilation: IntOrTuple = 1,
+    groups: int = 1,
+) -> torch.Tensor:
+    """Convolution (cross-correlation) by FFT; any d, stride, padding, dilation and groups.
+
+    X: (N, C_in, *spatial); K: (C_out, C_in/groups, *kernel). Returns (N, C_out, *out).
+    Zero padding costs nothing: it is folded into the FFT length and a shift of the kernel.
+    A stride > 1 computes every output position and keeps every stride-th one (wasteful).
+    """
+    a = ConvArgs(X, K, bias, stride, padding, dilation, groups, "conv_fft")
+    if not (X.is_floating_point() and X.dtype in (torch.float32, torch.float64)):
+        raise ValueError(f"conv_fft: input dtype must be float32 or float64, got {X.dtype}")
+    d = a.d
+    dims = tuple(range(-d, 0))
+    extent = [dl * (k - 1) + 1 for k, dl in zip(a.kernel, a.dilation, strict=True)]
+    # L >= spatial + padding: the wrap-around reads only zeros; L >= extent: taps stay distinct.
+    L = [fft_size(max(s + p, e)) for s, p, e in zip(a.spatial, a.padding, extent, strict=True)]
+    # Kernel buffer: tap u sits at (u * dilation - padding) mod L, so the output needs no shift.
+    Kbuf = K.new_zeros(*K.shape[:2], *L)
+    Kbuf[
+        (
+            slice(None),
+            slice(None),
+            *(slice(0, e, dl) for e, dl in zip(extent, a.dilation, strict=True)),
+        )
+    ] = K
+    if any(a.padding):
+        Kbuf = torch.roll(Kbuf, shifts=tuple(-p for p in a.padding), dims=dims)
+    Xf = torch.fft.rfftn(X, s=L, dim=dims)
+    Kf = torch.fft.rfftn(Kbuf, dim=dims).conj()
+    Gs = a.groups
+    Cg, Og = a.C_in // Gs, a.C_out // Gs
+    F = Xf.shape[2:]
+    Xf = Xf.reshape(a.N, Gs, Cg, -1)
+    Kf = Kf.reshape(Gs, Og, Cg, -1)
+    # Depthwise: an elementwise product per frequency; otherwise a channel sum per frequency,
+    # i.e. a batched complex GEMM over (group, frequency).
+    Yf = Xf * Kf.squeeze(2) if Cg == 1 else torch.einsum("ngcf,gocf->ngof", Xf, Kf)
+    Y = torch.fft.irfftn(Yf.reshape(a.N, a.C_out, *F), s=L, dim=dims)
+    Y = Y[
+        (
+            slice(None),
+            slice(None),
+            *(slice(0, s * (o - 1) + 1, s) for s, o in zip(a.stride, a.out, strict=True)),
+        )
+    ]
+    return add_bias(Y.contiguous(), bias)
