@@ -8,6 +8,7 @@ spatial dimensions is read from ``K``. Padding is zeros, symmetric, one int per 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import torch
 
@@ -89,11 +90,10 @@ def zero_pad(X: torch.Tensor, padding: tuple[int, ...]) -> torch.Tensor:
     lead = X.shape[: X.ndim - d]
     size = [s + 2 * p for s, p in zip(X.shape[X.ndim - d :], padding, strict=True)]
     out = X.new_zeros(*lead, *size)
-    inner = (
-        Ellipsis,
-        *(slice(p, p + s) for p, s in zip(padding, X.shape[X.ndim - d :], strict=True)),
+    inner: tuple[slice, ...] = tuple(
+        slice(p, p + s) for p, s in zip(padding, X.shape[X.ndim - d :], strict=True)
     )
-    out[inner] = X
+    out[(slice(None),) * (X.ndim - d) + inner] = X
     return out
 
 
@@ -113,3 +113,8 @@ def conv_macs(args: ConvArgs) -> int:
         * (args.C_in // args.groups)
         * math.prod(args.kernel)
     )
+
+
+def spatial(index: Iterable[slice | int]) -> tuple[slice | int, ...]:
+    """Index ``(:, :, *index)``: every batch entry and channel, ``index`` on the spatial dims."""
+    return (slice(None), slice(None), *index)

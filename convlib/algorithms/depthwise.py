@@ -14,7 +14,7 @@ import itertools
 import torch
 
 from .._args import IntOrTuple
-from ._common import ConvArgs, add_bias, zero_pad
+from ._common import ConvArgs, add_bias, spatial, zero_pad
 
 
 def conv_depthwise(
@@ -44,16 +44,12 @@ def conv_depthwise(
     Y: torch.Tensor | None = None
     for taps in itertools.product(*(range(k) for k in a.kernel)):
         window = Xp[
-            (
-                slice(None),
-                slice(None),
-                *(
-                    slice(t * dl, t * dl + s * (o - 1) + 1, s)
-                    for t, dl, s, o in zip(taps, a.dilation, a.stride, a.out, strict=True)
-                ),
+            spatial(
+                slice(t * dl, t * dl + s * (o - 1) + 1, s)
+                for t, dl, s, o in zip(taps, a.dilation, a.stride, a.out, strict=True)
             )
         ]
-        w = K[(slice(None), 0, *taps)].view(1, -1, *([1] * a.d))
+        w = K[:, 0][spatial(taps)[1:]].view(1, -1, *([1] * a.d))
         # The first tap allocates Y; later taps accumulate into it (in place, no temporary).
         Y = window * w if Y is None else Y.addcmul_(window, w)
     assert Y is not None

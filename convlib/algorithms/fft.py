@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from .._args import IntOrTuple
-from ._common import ConvArgs, add_bias
+from ._common import ConvArgs, add_bias, spatial
 
 
 def fft_size(n: int) -> int:
@@ -53,13 +53,7 @@ def conv_fft(
     L = [fft_size(max(s + p, e)) for s, p, e in zip(a.spatial, a.padding, extent, strict=True)]
     # Kernel buffer: tap u sits at (u * dilation - padding) mod L, so the output needs no shift.
     Kbuf = K.new_zeros(*K.shape[:2], *L)
-    Kbuf[
-        (
-            slice(None),
-            slice(None),
-            *(slice(0, e, dl) for e, dl in zip(extent, a.dilation, strict=True)),
-        )
-    ] = K
+    Kbuf[spatial(slice(0, e, dl) for e, dl in zip(extent, a.dilation, strict=True))] = K
     if any(a.padding):
         Kbuf = torch.roll(Kbuf, shifts=tuple(-p for p in a.padding), dims=dims)
     Xf = torch.fft.rfftn(X, s=L, dim=dims)
@@ -73,11 +67,5 @@ def conv_fft(
     # i.e. a batched complex GEMM over (group, frequency).
     Yf = Xf * Kf.squeeze(2) if Cg == 1 else torch.einsum("ngcf,gocf->ngof", Xf, Kf)
     Y = torch.fft.irfftn(Yf.reshape(a.N, a.C_out, *F), s=L, dim=dims)
-    Y = Y[
-        (
-            slice(None),
-            slice(None),
-            *(slice(0, s * (o - 1) + 1, s) for s, o in zip(a.stride, a.out, strict=True)),
-        )
-    ]
+    Y = Y[spatial(slice(0, s * (o - 1) + 1, s) for s, o in zip(a.stride, a.out, strict=True))]
     return add_bias(Y.contiguous(), bias)

@@ -11,7 +11,7 @@ import math
 import torch
 
 from .._args import IntOrTuple
-from ._common import ConvArgs, add_bias, zero_pad
+from ._common import ConvArgs, add_bias, spatial, zero_pad
 
 
 def conv_pointwise(
@@ -34,11 +34,7 @@ def conv_pointwise(
         )
     Xp = zero_pad(X, a.padding)
     # Dilation does not matter for a single tap; the stride keeps every stride-th position.
-    Xs = (
-        Xp[(Ellipsis, *(slice(None, None, s) for s in a.stride))]
-        if any(s > 1 for s in a.stride)
-        else Xp
-    )
+    Xs = Xp[spatial(slice(None, None, s) for s in a.stride)] if any(s > 1 for s in a.stride) else Xp
     G = a.groups
     L = math.prod(a.out)
     Xg = Xs.reshape(a.N, G, a.C_in // G, L)

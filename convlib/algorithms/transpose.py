@@ -14,7 +14,7 @@ import math
 import torch
 
 from .._args import IntOrTuple, check_nonnegative, check_positive, ntuple
-from ._common import add_bias
+from ._common import add_bias, spatial
 
 
 def conv_transpose_gemm(
@@ -89,14 +89,10 @@ def conv_transpose_gemm(
     # col2im: tap t of every input position lands at output t * dilation + stride * position.
     Y = X.new_zeros(N, C_out, *full)
     for taps in itertools.product(*(range(ki) for ki in k)):
-        target = (
-            slice(None),
-            slice(None),
-            *(
-                slice(t * di, t * di + si * (n - 1) + 1, si)
-                for t, di, si, n in zip(taps, dl, s, size, strict=True)
-            ),
+        target = spatial(
+            slice(t * di, t * di + si * (n - 1) + 1, si)
+            for t, di, si, n in zip(taps, dl, s, size, strict=True)
         )
-        Y[target] += cols[(slice(None), slice(None), *taps)]
-    Y = Y[(slice(None), slice(None), *(slice(pi, pi + o) for pi, o in zip(p, out, strict=True)))]
+        Y[target] += cols[spatial(taps)]
+    Y = Y[spatial(slice(pi, pi + o) for pi, o in zip(p, out, strict=True))]
     return add_bias(Y, bias)

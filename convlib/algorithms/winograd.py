@@ -21,11 +21,11 @@ from .._args import IntOrTuple
 from ._common import ConvArgs, add_bias, zero_pad
 
 # F(2, 3) from Lavin & Gray (2016): points 0, 1, -1 and infinity, scaled so B^T and A^T are integer.
-BT = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]
-G = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]
-AT = [[1, 1, 1, 0], [0, 1, -1, -1]]
-
 Matrix = list[list[float]]
+
+BT: Matrix = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]
+G: Matrix = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]
+AT: Matrix = [[1, 1, 1, 0], [0, 1, -1, -1]]
 
 
 def _invert(M: list[list[Fraction]]) -> list[list[Fraction]]:
