@@ -50,7 +50,11 @@ def conv_fft(
     dims = tuple(range(-d, 0))
     extent = [dl * (k - 1) + 1 for k, dl in zip(a.kernel, a.dilation, strict=True)]
     # L >= spatial + padding: the wrap-around reads only zeros; L >= extent: taps stay distinct.
-    L = [fft_size(max(s + p, e)) for s, p, e in zip(a.spatial, a.padding, extent, strict=True)]
+    # and L >= the last output position read, stride * (out - 1) + 1.
+    L = [
+        fft_size(max(n + p, e, s * (o - 1) + 1))
+        for n, p, e, s, o in zip(a.spatial, a.padding, extent, a.stride, a.out, strict=True)
+    ]
     # Kernel buffer: tap u sits at (u * dilation - padding) mod L, so the output needs no shift.
     Kbuf = K.new_zeros(*K.shape[:2], *L)
     Kbuf[spatial(slice(0, e, dl) for e, dl in zip(extent, a.dilation, strict=True))] = K
