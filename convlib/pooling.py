@@ -271,6 +271,16 @@ def _check_divisor(divisor_override: object) -> int | None:
     return divisor_override
 
 
+def _check_kernel_fits_unpadded(P: _Pool) -> None:
+    """PyTorch's avg_pool3d (only) also wants the kernel to fit in the input without padding."""
+    if any(k > i for k, i in zip(P.kernel, P.size, strict=True)):
+        raise ValueError(
+            f"avg_pool3d: input of spatial size {P.size} is smaller than kernel_size={P.kernel}; "
+            f"PyTorch's avg_pool3d requires the kernel to fit without padding, so use a smaller "
+            f"kernel_size or a larger input"
+        )
+
+
 def _window_counts(P: _Pool, count_include_pad: bool) -> list[torch.Tensor]:
     """Per dim, how many positions each output's window counts: (out_i,) each (PyTorch's rule)."""
     counts = []
@@ -335,6 +345,7 @@ def avg_pool3d(
 ) -> torch.Tensor:
     """Mean over each window. input: (N, C, D, H, W) or (C, D, H, W) -> (N, C, D_o, H_o, W_o)"""
     P = _Pool("avg_pool3d", 3, input, kernel_size, stride, padding, 1, ceil_mode)
+    _check_kernel_fits_unpadded(P)
     return _avg_pool(P, count_include_pad, divisor_override)
 
 
@@ -498,4 +509,5 @@ def avg_pool3d_reference(
 ) -> torch.Tensor:
     """Loop version of :func:`avg_pool3d`. input: (N, C, D, H, W) or (C, D, H, W)."""
     P = _Pool("avg_pool3d", 3, input, kernel_size, stride, padding, 1, ceil_mode)
+    _check_kernel_fits_unpadded(P)
     return _avg_pool_loop(P, count_include_pad, divisor_override)
