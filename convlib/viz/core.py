@@ -415,7 +415,7 @@ def conv_animation(
     transposed: bool = False,
     output_padding: int | tuple[int, int] = 0,
     duration_ms: int = 600,
-    dpi: int = 48,
+    cell_px: int = 22,
 ) -> ConvAnimation:
     """Animate a 2D convolution's sliding window, one frame per output cell (conv_arithmetic style).
 
@@ -504,71 +504,109 @@ def conv_animation(
         "drawing geometry disagrees with convlib.shapes"
     )
 
-    gap = 1.5
-    width_cells = big_w + gap + out_w
-    height_cells = max(big_h, out_h) + 1.2
-    cell_px = 22 * 100 / dpi  # about 22 px per cell whatever the dpi
-    fig = Figure(figsize=(width_cells * cell_px / 100, height_cells * cell_px / 100), dpi=dpi)
-    canvas = FigureCanvasAgg(fig)
-    ax = fig.add_axes((0, 0, 1, 1))
-    in_y0 = 1.2 + (max(big_h, out_h) - big_h) / 2
-    out_y0 = 1.2 + (max(big_h, out_h) - out_h) / 2
-    out_x0 = big_w + gap
-    input_faces = np.where(is_input, BLUE, PAD_FACE)
-    in_patches = _draw_cells(ax, big_h, big_w, 0, in_y0, face=input_faces, dashed=~is_input)
-    out_patches = _draw_cells(ax, out_h, out_w, out_x0, out_y0, face="#ffffff")
-    ax.text(big_w / 2, 0.6, "input", ha="center", va="center", fontsize=12)
-    ax.text(out_x0 + out_w / 2, 0.6, "output", ha="center", va="center", fontsize=12)
-    ax.set_xlim(-0.1, width_cells + 0.1)
-    ax.set_ylim(height_cells + 0.1, -0.1)
-    ax.axis("off")
-
-    frames = []
-    windows = []
-    for i in range(out_h):
-        for j in range(out_w):
-            windows.append((i * step_h, j * step_w))
-            taps = {
-                (i * step_h + a * dh, j * step_w + b * dw) for a in range(kh) for b in range(kw)
-            }
-            for r in range(big_h):
-                for c in range(big_w):
-                    if (r, c) in taps:
-                        in_patches[r][c].set_facecolor(BLUE_DARK if is_input[r, c] else "#9e9ac8")
-                    else:
-                        in_patches[r][c].set_facecolor(input_faces[r, c])
-            for r in range(out_h):
-                for c in range(out_w):
-                    done = r * out_w + c < i * out_w + j
-                    out_patches[r][c].set_facecolor(
-                        GREEN_DARK if (r, c) == (i, j) else GREEN if done else "#ffffff"
-                    )
-            canvas.draw()
-            rgba = np.asarray(canvas.buffer_rgba())
-            frames.append(rgba[:, :, :3].copy())
-
+    windows = [(i * step_h, j * step_w) for i in range(out_h) for j in range(out_w)]
+    frames = _render_frames(is_input, (out_h, out_w), (kh, kw), (dh, dw), windows, cell_px)
     gif = _encode_gif(frames, duration_ms)
-    height_px, width_px = frames[0].shape[:2]
+    width_px, height_px = frames[0].size
     return ConvAnimation(gif, len(frames), description, (width_px, height_px), windows)
 
 
-def _encode_gif(frames: list[np.ndarray], duration_ms: int) -> bytes:
-    """Frames (H, W, 3) uint8 -> looping GIF bytes; one shared palette keeps the bytes stable."""
-    from PIL import Image
+# Palette of the animations (index -> RGB); drawing in palette mode makes every frame exact.
+_PALETTE = {
+    "white": (255, 255, 255),
+    "edge": (64, 64, 64),
+    "input": (158, 202, 225),
+    "tap": (33, 113, 181),
+    "tap_on_zero": (158, 154, 200),
+    "done": (161, 217, 155),
+    "current": (35, 139, 69),
+    "text": (0, 0, 0),
+    "dash": (150, 150, 150),
+}
+_INDEX = {name: i for i, name in enumerate(_PALETTE)}
 
-    images = [Image.fromarray(f) for f in frames]
-    # A palette built from all frames stacked vertically: identical input gives identical palette.
-    sheet = Image.fromarray(np.concatenate(frames, axis=0))
-    palette_image = sheet.quantize(
-        colors=32, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
+
+def _render_frames(
+    is_input: np.ndarray,
+    out_shape: tuple[int, int],
+    kernel: tuple[int, int],
+    dilation: tuple[int, int],
+    windows: list[tuple[int, int]],
+    cell_px: int,
+) -> list[Any]:
+    """One palette image per window position: input board left, output board right."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    big_h, big_w = is_input.shape
+    out_h, out_w = out_shape
+    kh, kw = kernel
+    dh, dw = dilation
+    margin, title_px, gap_px = cell_px // 2, int(cell_px * 1.3), int(cell_px * 1.5)
+    board_h = max(big_h, out_h) * cell_px
+    width = 2 * margin + big_w * cell_px + gap_px + out_w * cell_px
+    height = margin + title_px + board_h
+    in_x0, in_y0 = margin, margin + title_px + (board_h - big_h * cell_px) // 2
+    out_x0, out_y0 = (
+        margin + big_w * cell_px + gap_px,
+        margin + title_px + (board_h - out_h * cell_px) // 2,
     )
-    quantized = [im.quantize(palette=palette_image, dither=Image.Dither.NONE) for im in images]
+    font = ImageFont.load_default(size=max(10, int(cell_px * 0.7)))
+    palette = [channel for rgb in _PALETTE.values() for channel in rgb]
+    palette += [0] * (768 - len(palette))
+
+    def cell(draw: Any, x0: int, y0: int, r: int, c: int, fill: str, dashed: bool) -> None:
+        box = (x0 + c * cell_px, y0 + r * cell_px, x0 + (c + 1) * cell_px, y0 + (r + 1) * cell_px)
+        draw.rectangle(box, fill=_INDEX[fill])
+        if not dashed:
+            draw.rectangle(box, outline=_INDEX["edge"])
+            return
+        left, top, right, bottom = box
+        dash = max(2, cell_px // 6)
+        for start in range(0, cell_px, 2 * dash):
+            stop = min(start + dash, cell_px)
+            for y in (top, bottom):
+                draw.line((left + start, y, left + stop, y), fill=_INDEX["dash"])
+            for x in (left, right):
+                draw.line((x, top + start, x, top + stop), fill=_INDEX["dash"])
+
+    frames = []
+    for index, (top, left) in enumerate(windows):
+        image = Image.new("P", (width, height), _INDEX["white"])
+        image.putpalette(palette)
+        draw = ImageDraw.Draw(image)
+        for label, x0, cols in (("input", in_x0, big_w), ("output", out_x0, out_w)):
+            draw.text(
+                (x0 + cols * cell_px / 2, margin + title_px / 2),
+                label,
+                fill=_INDEX["text"],
+                font=font,
+                anchor="mm",
+            )
+        taps = {(top + a * dh, left + b * dw) for a in range(kh) for b in range(kw)}
+        for r in range(big_h):
+            for c in range(big_w):
+                if (r, c) in taps:
+                    fill = "tap" if is_input[r, c] else "tap_on_zero"
+                else:
+                    fill = "input" if is_input[r, c] else "white"
+                cell(draw, in_x0, in_y0, r, c, fill, dashed=not is_input[r, c])
+        for r in range(out_h):
+            for c in range(out_w):
+                position = r * out_w + c
+                fill = "current" if position == index else "done" if position < index else "white"
+                cell(draw, out_x0, out_y0, r, c, fill, dashed=False)
+        frames.append(image)
+    return frames
+
+
+def _encode_gif(frames: list[Any], duration_ms: int) -> bytes:
+    """Palette frames -> looping GIF bytes (no quantisation step, so the bytes never drift)."""
     buf = io.BytesIO()
-    quantized[0].save(
+    frames[0].save(
         buf,
         format="GIF",
         save_all=True,
-        append_images=quantized[1:],
+        append_images=frames[1:],
         duration=duration_ms,
         loop=0,
         optimize=False,
