@@ -88,3 +88,17 @@ def check_same_device_dtype(reference: torch.Tensor, ref_name: str, other: torch
             f"{name} has dtype {other.dtype} but {ref_name} has dtype {reference.dtype}; "
             f"cast one of them, e.g. {name}.to({ref_name}.dtype)"
         )
+
+
+def check_int(value: object, name: str) -> int:
+    """Require a plain int (not bool), e.g. ``groups``; returns it typed."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    return value
+
+
+def check_optional_tensor(x: object, name: str) -> torch.Tensor | None:
+    """Require ``None`` or a ``torch.Tensor`` (an optional ``bias``)."""
+    if x is None:
+        return None
+    return check_tensor(x, name)

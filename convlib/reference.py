@@ -1,0 +1,27 @@
+"""The loop references under PyTorch's names: ``convlib.reference.conv2d`` is the readable version
+of ``convlib.conv2d``, with the same signature and the same argument checks.
+
+Use them to read how an op works or to check the fast path on small inputs; they are slow.
+"""
+
+from .conv import conv1d_reference as conv1d
+from .conv import conv2d_reference as conv2d
+from .conv import conv3d_reference as conv3d
+from .conv import conv_transpose1d_reference as conv_transpose1d
+from .conv import conv_transpose2d_reference as conv_transpose2d
+from .conv import conv_transpose3d_reference as conv_transpose3d
+from .padding import pad
+from .unfold import fold_reference as fold
+from .unfold import unfold_reference as unfold
+
+__all__ = [
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+    "fold",
+    "pad",
+    "unfold",
+]
