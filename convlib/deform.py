@@ -138,11 +138,11 @@ class _DeformArgs:
         """Undeformed sample rows and columns: (kh * kw, H_out, 1) and (kh * kw, 1, W_out)."""
         (H_out, W_out), (kh, kw) = self.out, self.K.shape[2:]
         (sh, sw), (ph, pw), (dh, dw) = self.stride, self.padding, self.dilation
-        kwargs = {"device": self.X.device, "dtype": self.X.dtype}
-        i = torch.arange(kh, **kwargs).repeat_interleave(kw)  # tap k = i * kw + j
-        j = torch.arange(kw, **kwargs).repeat(kh)
-        rows = torch.arange(H_out, **kwargs) * sh - ph
-        cols = torch.arange(W_out, **kwargs) * sw - pw
+        device, dtype = self.X.device, self.X.dtype
+        i = torch.arange(kh, device=device, dtype=dtype).repeat_interleave(kw)  # tap i * kw + j
+        j = torch.arange(kw, device=device, dtype=dtype).repeat(kh)
+        rows = torch.arange(H_out, device=device, dtype=dtype) * sh - ph
+        cols = torch.arange(W_out, device=device, dtype=dtype) * sw - pw
         return (
             (rows[None, :] + i[:, None] * dh)[:, :, None],
             (cols[None, :] + j[:, None] * dw)[:, None, :],
@@ -252,7 +252,7 @@ def deform_conv2d_reference(
     dilation: IntOrTuple = 1,
     mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Loop version of :func:`deform_conv2d` (same shapes): one output, tap and channel at a time."""
+    """Loop version of :func:`deform_conv2d` (same shapes): one output, tap, channel at a time."""
     A = _DeformArgs(input, offset, weight, bias, stride, padding, dilation, mask)
     X, K = A.X, A.K
     N, C_in, H, W = X.shape
