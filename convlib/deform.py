@@ -225,7 +225,7 @@ def deform_conv2d(
 def _bilinear_at(image: torch.Tensor, py: torch.Tensor, px: torch.Tensor) -> torch.Tensor:
     """One point of one channel, torchvision's way. image: (H, W); py, px: 0-dim tensors."""
     H, W = image.shape
-    y, x = float(py), float(px)
+    y, x = float(py.detach()), float(px.detach())
     if y <= -1 or y >= H or x <= -1 or x >= W:
         return image.new_zeros(())
     y0, x0 = math.floor(y), math.floor(x)
