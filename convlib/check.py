@@ -1,0 +1,1078 @@
+"""Student-facing checks for the graded exercises (``exercises/*``), written once, used everywhere.
+
+Every exercise test cell calls a function of this module. Each one runs the student's function on
+seeded inputs, computes the answer with ``torch.nn.functional`` and, when they disagree, raises an
+``AssertionError`` whose text says what differs and what to try, for example::
+
+    output shape (1, 1, 3, 3), expected (1, 1, 2, 2): check the output-size formula with stride=2
+    values differ (max abs error 1.3 at [0, 2, 1, 0]: got 0.21, expected 1.51); your output equals
+    torch's with the kernel flipped: this is convolution, not cross-correlation
+
+nbgrader shows that text as the feedback of the failed cell.
+
+Device. A notebook's ``parameters`` cell sets ``device = "cpu"``; papermill can override it and so
+can the environment variable ``CONVLIB_DEVICE`` (``CONVLIB_DEVICE=cuda nbgrader autograde ...``
+grades a class on the GPU). ``device(default)`` applies that rule; the environment wins.
+
+Honesty. ``forbid``/every ``check_*`` call runs the student's code while recording which ATen
+functions it reaches (a ``TorchFunctionMode``) and which Python functions it calls
+(``sys.setprofile``): calling the very operation the task implements (``F.conv2d``, an alias of it,
+``torch.ops.aten.convolution``, ``F.unfold``, a pooling op, ``convlib``'s own answer, numpy's or
+scipy's convolutions) fails the check with a message saying so. ``verify_untampered()`` (called by
+every check) fails closed when ``torch.nn.functional``'s references or ``torch.testing`` were
+replaced by code in the notebook. The hidden test cells re-import this module from disk before
+use, so patching ``convlib.check`` itself does not help either.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+import types
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
+
+__all__ = [
+    "DEVICE_ENV",
+    "CONV_OPS",
+    "UNFOLD_OPS",
+    "POOL_OPS",
+    "device",
+    "randn",
+    "forbid",
+    "verify_untampered",
+    "compare",
+    "check_int",
+    "check_output_size",
+    "check_conv_params",
+    "check_corr2d",
+    "check_conv2d",
+    "check_conv_transpose2d",
+    "check_conv_matrix",
+    "check_unfold",
+    "check_max_pool2d",
+    "check_avg_pool2d",
+    "check_function",
+]
+
+DEVICE_ENV = "CONVLIB_DEVICE"
+
+# Names of the torch functions (as a TorchFunctionMode sees them, aliases and torch.ops included)
+# that compute what the students write. "Tensor.unfold" is the sliding-window view.
+CONV_OPS = frozenset(
+    {
+        "conv1d",
+        "conv2d",
+        "conv3d",
+        "conv_transpose1d",
+        "conv_transpose2d",
+        "conv_transpose3d",
+        "convolution",
+        "_convolution",
+        "convolution_overrideable",
+        "conv_tbc",
+        "cudnn_convolution",
+        "cudnn_convolution_transpose",
+        "mkldnn_convolution",
+        "miopen_convolution",
+        "_slow_conv2d_forward",
+        "slow_conv_dilated2d",
+        "slow_conv_transpose2d",
+        "thnn_conv2d",
+        "_nnpack_spatial_convolution",
+        "convolution_backward",
+        "conv2d_input",
+        "conv2d_weight",
+        "unfold",
+        "fold",
+        "im2col",
+        "col2im",
+    }
+)
+UNFOLD_OPS = frozenset({"unfold", "fold", "im2col", "col2im", "Tensor.unfold"})
+POOL_OPS = frozenset(
+    {
+        "max_pool1d",
+        "max_pool2d",
+        "max_pool3d",
+        "max_pool1d_with_indices",
+        "max_pool2d_with_indices",
+        "max_pool3d_with_indices",
+        "avg_pool1d",
+        "avg_pool2d",
+        "avg_pool3d",
+        "adaptive_avg_pool1d",
+        "adaptive_avg_pool2d",
+        "adaptive_max_pool1d",
+        "adaptive_max_pool2d",
+        "_adaptive_avg_pool2d",
+        "lp_pool1d",
+        "lp_pool2d",
+        "fractional_max_pool2d",
+        "mkldnn_max_pool2d",
+        "quantized_max_pool2d",
+    }
+)
+
+_TORCH_NAMES = {
+    "convolution": "torch's convolution (aten::convolution)",
+    "unfold": "torch.nn.functional.unfold",
+    "fold": "torch.nn.functional.fold",
+    "Tensor.unfold": "Tensor.unfold (a sliding-window view)",
+}
+
+_TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__))
+_CONVLIB_DIR = os.path.dirname(os.path.abspath(__file__))
+_THIS_FILE = os.path.abspath(__file__)
+
+_UNSET: Any = object()
+
+
+def _fail(*lines: str) -> AssertionError:
+    """An AssertionError whose text has one idea per line.
+
+    ``nbgrader validate`` cuts every line of a traceback at about 87 characters, so long lines are
+    wrapped at word boundaries and each diagnosis starts a line of its own.
+    """
+    wrapped = []
+    for line in "\n".join(lines).split("\n"):
+        if len(line) <= 80:
+            wrapped.append(line)
+        else:
+            wrapped.extend(textwrap.wrap(line, 80, subsequent_indent="  ", break_on_hyphens=False))
+    return AssertionError("\n".join(wrapped))
+
+
+# --------------------------------------------------------------------------------------------
+# device and inputs
+
+
+def device(default: str = "cpu") -> str:
+    """The device the tests run on: ``$CONVLIB_DEVICE`` if set, else ``default`` (the parameter).
+
+    Raises ``RuntimeError`` if cuda is asked for and there is none, so a GPU grading run never
+    silently falls back to the CPU.
+    """
+    name = os.environ.get(DEVICE_ENV, "").strip() or str(default)
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(
+            f"device={name!r} (from {DEVICE_ENV} or the parameters cell) but torch sees no CUDA "
+            "device; unset it or use device='cpu'"
+        )
+    if not (name == "cpu" or name.startswith("cuda")):
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {name!r}")
+    return name
+
+
+def randn(*shape: int, seed: int, device: str | torch.device = "cpu") -> torch.Tensor:
+    """Seeded float64 normal tensor of ``shape``, drawn on the CPU, then moved."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(shape, generator=generator, dtype=torch.float64).to(device)
+
+
+# --------------------------------------------------------------------------------------------
+# tampering
+
+
+def _is_torch_own(fn: object) -> bool:
+    """True if ``fn`` is a function that PyTorch itself defines (C builtin or code in torch/)."""
+    if isinstance(fn, types.BuiltinFunctionType):
+        return str(getattr(fn, "__module__", "") or "").startswith("torch")
+    if isinstance(fn, types.FunctionType):
+        return os.path.abspath(fn.__code__.co_filename).startswith(_TORCH_DIR + os.sep)
+    return False
+
+
+_GUARDED: list[tuple[str, str]] = [
+    ("torch.nn.functional", name)
+    for name in (
+        "conv1d",
+        "conv2d",
+        "conv3d",
+        "conv_transpose1d",
+        "conv_transpose2d",
+        "conv_transpose3d",
+        "unfold",
+        "fold",
+        "pad",
+        "max_pool1d",
+        "max_pool2d",
+        "avg_pool1d",
+        "avg_pool2d",
+    )
+] + [
+    ("torch", "conv2d"),
+    ("torch", "conv_transpose2d"),
+    ("torch", "allclose"),
+    ("torch", "equal"),
+    ("torch", "isclose"),
+    ("torch.testing", "assert_close"),
+]
+
+
+def verify_untampered() -> None:
+    """Fail closed if the reference functions the checks rely on were replaced.
+
+    Raises ``AssertionError("... was replaced by code in this notebook: tampering, 0 points")``.
+    """
+    for module_name, attr in _GUARDED:
+        module = sys.modules.get(module_name)
+        module_file = os.path.abspath(getattr(module, "__file__", "") or "")
+        if not isinstance(module, types.ModuleType) or not module_file.startswith(_TORCH_DIR):
+            raise _fail(
+                f"tampering, 0 points: the module {module_name} was replaced by code in this "
+                "notebook"
+            )
+        if not _is_torch_own(getattr(module, attr, None)):
+            raise _fail(
+                f"tampering, 0 points: {module_name}.{attr} was replaced by code in this notebook",
+                "(it is no longer PyTorch's own function)",
+            )
+    if F is not sys.modules.get("torch.nn.functional"):
+        raise _fail("tampering, 0 points: torch.nn.functional was replaced in sys.modules")
+
+
+# --------------------------------------------------------------------------------------------
+# forbidden operations
+
+
+class _OpRecorder(TorchFunctionMode):
+    """Records the names of the torch functions called while it is active (cheap, no imports)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: set[str] = set()
+
+    def __torch_function__(
+        self,
+        func: Any,
+        types: Any,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
+        name = str(getattr(func, "__name__", "") or "").split(".")[0]
+        if name == "unfold" and getattr(func, "__module__", None) != "torch.nn.functional":
+            name = "Tensor.unfold"
+        self.ops.add(name)
+        return func(*args, **(kwargs or {}))
+
+
+class Forbidden:
+    """What ``forbid`` saw: ``.used`` lists forbidden things the code reached (empty if honest)."""
+
+    def __init__(self, torch_ops: frozenset[str], python_calls: bool) -> None:
+        self.torch_ops = torch_ops
+        self.python_calls = python_calls
+        self.used: list[str] = []
+
+    def _profile(self, frame: types.FrameType, event: str, arg: object) -> None:
+        if event != "call":
+            return
+        filename = frame.f_code.co_filename
+        name = frame.f_code.co_name
+        where = None
+        if filename.startswith(_CONVLIB_DIR + os.sep) and os.path.abspath(filename) != _THIS_FILE:
+            module = os.path.splitext(os.path.relpath(filename, os.path.dirname(_CONVLIB_DIR)))[0]
+            where = f"{module.replace(os.sep, '.')}.{name} (the course library's own answer)"
+        elif os.sep + "scipy" + os.sep in filename and (
+            os.sep + "signal" + os.sep in filename or os.sep + "ndimage" + os.sep in filename
+        ):
+            where = f"scipy's {name}"
+        elif os.sep + "numpy" + os.sep in filename and name in ("convolve", "correlate"):
+            where = f"numpy.{name}"
+        if where is not None and where not in self.used:
+            self.used.append(where)
+
+    def describe(self, fname: str) -> str:
+        """The student-facing message for a forbidden use inside ``fname``."""
+        things = ", ".join(self.used)
+        return (
+            f"`{fname}` calls {things},\n"
+            "which computes what this task asks you to write yourself: not allowed, 0 points for\n"
+            "this task. Build it from indexing, slicing, sums and matrix products."
+        )
+
+
+@contextmanager
+def forbid(torch_ops: frozenset[str] = CONV_OPS, python_calls: bool = True) -> Iterator[Forbidden]:
+    """Record forbidden operations reached inside the ``with`` block (it never raises itself).
+
+    ``torch_ops``: torch function names (``CONV_OPS``, ``UNFOLD_OPS``, ``POOL_OPS`` or a union).
+    ``python_calls``: also flag calls into ``convlib`` (except this module), numpy's and scipy's
+    convolutions. Aliases are caught too: the check is on what runs, not on names in the source.
+    """
+    seen = Forbidden(torch_ops, python_calls)
+    recorder = _OpRecorder()
+    previous = sys.getprofile()
+    if python_calls:
+        sys.setprofile(seen._profile)
+    try:
+        if torch_ops:
+            with recorder:
+                yield seen
+        else:
+            yield seen
+    finally:
+        if python_calls:
+            sys.setprofile(previous)
+        for op in sorted(recorder.ops & torch_ops):
+            label = _TORCH_NAMES.get(op, f"torch.nn.functional.{op}")
+            if label not in seen.used:
+                seen.used.append(label)
+
+
+# --------------------------------------------------------------------------------------------
+# calling student code
+
+
+def _describe_value(value: object) -> str:
+    if isinstance(value, torch.Tensor):
+        return "Tensor(" + ", ".join(str(d) for d in value.shape) + ")"
+    return repr(value)
+
+
+def _call_text(fname: str, args: Sequence[object], kwargs: dict[str, object]) -> str:
+    parts = [_describe_value(a) for a in args]
+    parts += [f"{k}={_describe_value(v)}" for k, v in kwargs.items()]
+    return f"{fname}({', '.join(parts)})"
+
+
+def _run_student(
+    fn: Callable[..., Any],
+    args: Sequence[object],
+    kwargs: dict[str, object],
+    *,
+    fname: str,
+    forbidden: frozenset[str],
+) -> Any:
+    """Call ``fn(*args, **kwargs)`` under ``forbid``; turn every failure into a readable message."""
+    if not callable(fn):
+        raise _fail(f"`{fname}` is not a function (got {type(fn).__name__})")
+    call = _call_text(fname, args, kwargs)
+    try:
+        with forbid(forbidden) as seen:
+            out = fn(*args, **kwargs)
+    except NotImplementedError:
+        raise _fail(
+            f"`{fname}` is not implemented yet (it raises NotImplementedError):",
+            "replace `raise NotImplementedError()` with your code",
+        ) from None
+    except Exception as error:
+        if seen.used:
+            raise _fail(seen.describe(fname)) from None
+        raise _fail(call, f"raised {type(error).__name__}: {error}") from error
+    if seen.used:
+        raise _fail(seen.describe(fname))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# comparing results
+
+
+def _index_text(flat_index: int, shape: Sequence[int]) -> str:
+    index = []
+    for size in reversed(shape):
+        index.append(flat_index % size)
+        flat_index //= size
+    return "[" + ", ".join(str(i) for i in reversed(index)) + "]"
+
+
+def _close(actual: torch.Tensor, expected: torch.Tensor, atol: float, rtol: float) -> bool:
+    if actual.shape != expected.shape:
+        return False
+    error = (actual.detach().to(expected.dtype) - expected).abs()
+    return bool((error <= atol + rtol * expected.abs()).all()) and not bool(actual.isnan().any())
+
+
+def compare(
+    actual: object,
+    expected: torch.Tensor,
+    *,
+    call: str = "your function",
+    shape_hint: str = "",
+    variants: Sequence[tuple[str, Callable[[], torch.Tensor]]] = (),
+    atol: float = 1e-10,
+    rtol: float = 1e-8,
+) -> None:
+    """Assert ``actual`` equals ``expected``: dtype, device, shape, values (atol + rtol*|expected|).
+
+    ``variants``: (message, thunk) pairs; a thunk computes a *wrong* answer that a typical mistake
+    produces. When ``actual`` matches one (by shape, or by values), its message is added, so the
+    feedback names the mistake. Raises ``AssertionError`` with the explanation.
+    """
+    if actual is None:
+        raise _fail(call, "function returned None: did you forget `return`?")
+    if not isinstance(actual, torch.Tensor):
+        raise _fail(
+            call,
+            f"returned a {type(actual).__name__}, expected a torch.Tensor of shape "
+            f"{tuple(expected.shape)}",
+        )
+    if actual.device != expected.device:
+        raise _fail(
+            call,
+            f"returned a tensor on {actual.device}, input was on {expected.device}:",
+            "create new tensors on the input's device, e.g. X.new_zeros(shape)",
+        )
+    if actual.dtype != expected.dtype:
+        raise _fail(
+            call,
+            f"returned dtype {actual.dtype}, input was {expected.dtype}:",
+            "create new tensors with the input's dtype, e.g. X.new_zeros(shape)",
+        )
+
+    def matching_variants(by_shape: bool) -> list[str]:
+        found = []
+        for message, thunk in variants:
+            try:
+                wrong = thunk()
+            except Exception:  # a variant that does not apply to these arguments
+                continue
+            if by_shape:
+                if wrong.shape == actual.shape and wrong.shape != expected.shape:
+                    found.append(message)
+            elif _close(actual, wrong, atol, rtol):
+                found.append(message)
+        return found
+
+    if actual.shape != expected.shape:
+        text = f"output shape {tuple(actual.shape)}, expected {tuple(expected.shape)}"
+        if shape_hint:
+            text += f": {shape_hint}"
+        raise _fail(call, text, *matching_variants(by_shape=True))
+    if _close(actual, expected, atol, rtol):
+        return
+    difference = (actual.detach() - expected).abs()
+    if bool(actual.isnan().any()):
+        flat = int(actual.isnan().flatten().nonzero()[0])
+        raise _fail(call, f"output contains NaN (first at {_index_text(flat, actual.shape)})")
+    flat = int(difference.flatten().argmax())
+    where = _index_text(flat, actual.shape)
+    got = float(actual.flatten()[flat])
+    want = float(expected.flatten()[flat])
+    text = (
+        f"values differ (max abs error {float(difference.max()):.3g} at {where}: "
+        f"got {got:.6g}, expected {want:.6g})"
+    )
+    found = matching_variants(by_shape=False)
+    if not found:
+        found = [f"(tolerance atol={atol:g}, rtol={rtol:g})"]
+    raise _fail(call, text, *found)
+
+
+def check_int(
+    fn: Callable[..., Any],
+    args: Sequence[object],
+    kwargs: dict[str, object],
+    expected: int,
+    *,
+    fname: str,
+    hint: str = "",
+    forbidden: frozenset[str] = CONV_OPS,
+) -> None:
+    """Assert ``fn(*args, **kwargs) == expected`` for an integer-valued function (sizes, counts)."""
+    verify_untampered()
+    call = _call_text(fname, args, kwargs)
+    got = _run_student(fn, args, kwargs, fname=fname, forbidden=forbidden)
+    if got is None:
+        raise _fail(call, "function returned None: did you forget `return`?")
+    if isinstance(got, torch.Tensor) and got.numel() == 1 and not got.is_floating_point():
+        got = int(got.item())
+    if isinstance(got, float) and got == expected:
+        raise _fail(
+            call,
+            f"returned the float {got!r}, expected the int {expected}: use // (floor division)",
+        )
+    if isinstance(got, bool) or not isinstance(got, int):
+        raise _fail(call, f"returned {got!r} ({type(got).__name__}), expected an int")
+    if got != expected:
+        text = f"returned {got}, expected {expected}"
+        raise _fail(call, f"{text}: {hint}" if hint else text)
+
+
+# --------------------------------------------------------------------------------------------
+# shape formulas (text for hints) and torch-derived integer references
+
+_CONV_FORMULA = "out = floor((in + 2*padding - dilation*(kernel_size - 1) - 1) / stride) + 1"
+_TRANSPOSE_FORMULA = (
+    "out = (in - 1)*stride - 2*padding + dilation*(kernel_size - 1) + output_padding + 1"
+)
+
+
+def _settings(**kwargs: object) -> str:
+    """``stride=2, padding=1`` for the arguments that differ from their defaults."""
+    defaults = {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "output_padding": 0}
+    shown = [f"{k}={v}" for k, v in kwargs.items() if v is not _UNSET and defaults.get(k) != v]
+    return ", ".join(shown)
+
+
+def _shape_hint(formula: str, **kwargs: object) -> str:
+    settings = _settings(**kwargs)
+    with_text = f" with {settings}" if settings else ""
+    return f"check the output-size formula{with_text}\n  {formula}"
+
+
+def check_output_size(
+    fn: Callable[..., Any],
+    size: int,
+    kernel_size: int,
+    stride: int = _UNSET,
+    padding: int = _UNSET,
+    dilation: int = _UNSET,
+    *,
+    fname: str = "conv_output_size",
+) -> None:
+    """Check an output-size function against the size ``F.conv1d`` actually produces."""
+    kwargs: dict[str, Any] = {
+        k: v
+        for k, v in {"stride": stride, "padding": padding, "dilation": dilation}.items()
+        if v is not _UNSET
+    }
+    ref_kwargs: dict[str, Any] = {"stride": 1, "padding": 0, "dilation": 1, **kwargs}
+    X = torch.zeros(1, 1, size)
+    K = torch.zeros(1, 1, kernel_size)
+    expected = int(F.conv1d(X, K, **ref_kwargs).shape[-1])
+    check_int(
+        fn,
+        (size, kernel_size),
+        kwargs,
+        expected,
+        fname=fname,
+        hint=_shape_hint(_CONV_FORMULA, **kwargs),
+    )
+
+
+def check_conv_params(
+    fn: Callable[..., Any],
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int | tuple[int, int],
+    groups: int = _UNSET,
+    bias: bool = _UNSET,
+    *,
+    fname: str = "conv_params",
+) -> None:
+    """Check a parameter-count function against ``torch.nn.Conv2d(...)`` (on the meta device)."""
+    kwargs: dict[str, Any] = {
+        k: v for k, v in {"groups": groups, "bias": bias}.items() if v is not _UNSET
+    }
+    layer = torch.nn.Conv2d(in_channels, out_channels, kernel_size, device="meta", **kwargs)
+    expected = sum(p.numel() for p in layer.parameters())
+    weights = layer.weight.numel()
+    hints = [f"torch.nn.Conv2d has {weights} weights"]
+    if layer.bias is not None:
+        hints.append(f"{layer.bias.numel()} biases (one per output channel)")
+    else:
+        hints.append("no bias")
+    if kwargs.get("groups", 1) != 1:
+        hints.append("each output channel sees in_channels // groups input channels")
+    check_int(
+        fn,
+        (in_channels, out_channels, kernel_size),
+        kwargs,
+        expected,
+        fname=fname,
+        hint=", ".join(hints),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# tensor-valued checks, one per family of op
+
+
+def check_function(
+    fn: Callable[..., Any],
+    args: Sequence[object],
+    kwargs: dict[str, object],
+    expected: torch.Tensor,
+    *,
+    fname: str,
+    forbidden: frozenset[str] = CONV_OPS,
+    shape_hint: str = "",
+    variants: Sequence[tuple[str, Callable[[], torch.Tensor]]] = (),
+    atol: float = 1e-10,
+    rtol: float = 1e-8,
+) -> None:
+    """Run ``fn`` honestly (see ``forbid``) and ``compare`` its result with ``expected``."""
+    verify_untampered()
+    out = _run_student(fn, args, kwargs, fname=fname, forbidden=forbidden)
+    compare(
+        out,
+        expected,
+        call=_call_text(fname, args, kwargs),
+        shape_hint=shape_hint,
+        variants=variants,
+        atol=atol,
+        rtol=rtol,
+    )
+
+
+_FLIPPED = (
+    "your output equals torch's with the kernel flipped: this is convolution, not "
+    "cross-correlation (slide K as it is, without flipping)"
+)
+
+
+def check_corr2d(
+    fn: Callable[..., Any],
+    X: torch.Tensor,
+    K: torch.Tensor,
+    *,
+    fname: str = "corr2d",
+    flip: bool = False,
+    atol: float = 1e-10,
+    rtol: float = 1e-8,
+) -> None:
+    """Check a 2D single-channel ``fn(X, K)``, X: (H, W), K: (kh, kw) -> (H - kh + 1, W - kw + 1).
+
+    ``flip=True`` checks a true convolution (the kernel rotated by 180 degrees) instead.
+    """
+    kernel = K.flip(-1, -2) if flip else K
+
+    def reference(kernel: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(X[None, None], kernel[None, None])[0, 0]
+
+    if flip:
+        variants = [
+            (
+                "your output equals torch's cross-correlation: a true convolution flips the "
+                "kernel first (K.flip(-1, -2), i.e. rotate it by 180 degrees)",
+                lambda: reference(K),
+            ),
+            (
+                "you flipped the kernel along one axis only: flip both (K.flip(-1, -2))",
+                lambda: reference(K.flip(-1)),
+            ),
+            (
+                "you flipped the kernel along one axis only: flip both (K.flip(-1, -2))",
+                lambda: reference(K.flip(-2)),
+            ),
+        ]
+    else:
+        variants = [(_FLIPPED, lambda: reference(K.flip(-1, -2)))]
+    variants.append(
+        (
+            "your output equals torch's with the kernel transposed: index K as K[row, column]",
+            lambda: reference(kernel.transpose(0, 1)),
+        )
+    )
+    check_function(
+        fn,
+        (X, K),
+        {},
+        reference(kernel),
+        fname=fname,
+        shape_hint="a valid cross-correlation of (H, W) with (kh, kw) is (H - kh + 1, W - kw + 1)",
+        variants=variants,
+        atol=atol,
+        rtol=rtol,
+    )
+
+
+def _conv_variants(
+    reference: Callable[..., torch.Tensor],
+    X: torch.Tensor,
+    K: torch.Tensor,
+    settings: dict[str, Any],
+    transposed: bool,
+) -> list[tuple[str, Callable[[], torch.Tensor]]]:
+    """Wrong answers typical mistakes produce, for conv2d or (``transposed``) conv_transpose2d."""
+
+    def with_(**changes: Any) -> Callable[[], torch.Tensor]:
+        def thunk() -> torch.Tensor:
+            merged = {**settings, **changes}
+            weight = merged.pop("weight", K)
+            inputs = merged.pop("inputs", X)
+            return reference(inputs, weight, **merged)
+
+        return thunk
+
+    if transposed:
+        flip_text = (
+            "your output equals torch's with the kernel flipped: a transposed convolution "
+            "scatters each input pixel times K as it is (or, as a convolution of the "
+            "zero-inserted input, uses K rotated by 180 degrees: flip it exactly once)"
+        )
+    else:
+        flip_text = _FLIPPED
+    variants: list[tuple[str, Callable[[], torch.Tensor]]] = [
+        (flip_text, with_(weight=K.flip(-1, -2)))
+    ]
+    bias = settings.get("bias")
+    if bias is not None:
+        variants.append(
+            (
+                "bias not added: add bias[c_out] to every output pixel of channel c_out",
+                with_(bias=None),
+            )
+        )
+        variants.append(
+            (
+                "bias added twice",
+                with_(bias=2 * bias),
+            )
+        )
+    for name, default in (("stride", 1), ("padding", 0), ("dilation", 1)):
+        if settings.get(name, default) != default:
+            variants.append(
+                (
+                    f"{name} is ignored (your output is torch's with {name}={default})",
+                    with_(**{name: default}),
+                )
+            )
+    if transposed and settings.get("output_padding", 0) != 0:
+        variants.append(
+            (
+                "output_padding is ignored (your output is torch's with output_padding=0)",
+                with_(output_padding=0),
+            )
+        )
+    groups = int(settings.get("groups", 1))
+    if groups > 1 and not transposed:
+        in_per_group = X.shape[-3] // groups
+        variants.append(
+            (
+                "groups mix all channels: output channel o must only read the input channels of "
+                f"its group, X[:, g*{in_per_group}:(g+1)*{in_per_group}] with "
+                "g = o // (out_channels // groups)",
+                with_(weight=K.repeat(1, groups, 1, 1), groups=1),
+            )
+        )
+        first = X.narrow(-3, 0, in_per_group)
+        variants.append(
+            (
+                "every group reads the first group's input channels: offset the input channel "
+                f"by g * (in_channels // groups) = g * {in_per_group}",
+                with_(inputs=first.repeat(*([1] * (X.ndim - 3)), groups, 1, 1)),
+            )
+        )
+    if transposed:
+        variants.append(
+            (
+                "your output is a regular convolution's: a transposed convolution goes the other "
+                "way (multiply by C^T, or scatter-add K times each input pixel)",
+                lambda: F.conv2d(
+                    X,
+                    K.transpose(0, 1),
+                    stride=settings.get("stride", 1),
+                    padding=settings.get("padding", 0),
+                    dilation=settings.get("dilation", 1),
+                ),
+            )
+        )
+    return variants
+
+
+def _explicit(**kwargs: Any) -> dict[str, Any]:
+    return {k: v for k, v in kwargs.items() if v is not _UNSET}
+
+
+def check_conv2d(
+    fn: Callable[..., Any],
+    X: torch.Tensor,
+    K: torch.Tensor,
+    bias: torch.Tensor | None = _UNSET,
+    stride: int | tuple[int, int] = _UNSET,
+    padding: int | tuple[int, int] = _UNSET,
+    dilation: int | tuple[int, int] = _UNSET,
+    groups: int = _UNSET,
+    *,
+    fname: str = "conv2d",
+    forbidden: frozenset[str] = CONV_OPS,
+    atol: float = 1e-10,
+    rtol: float = 1e-8,
+) -> None:
+    """Check ``fn(X, K, **given)`` against ``F.conv2d``; only the keywords given reach ``fn``.
+
+    X: (N, C_in, H, W) or (C_in, H, W); K: (C_out, C_in // groups, kh, kw); bias: (C_out,).
+    """
+    kwargs = _explicit(bias=bias, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    expected = F.conv2d(X, K, **kwargs)
+    check_function(
+        fn,
+        (X, K),
+        kwargs,
+        expected,
+        fname=fname,
+        forbidden=forbidden,
+        shape_hint=_shape_hint(_CONV_FORMULA, **{k: v for k, v in kwargs.items() if k != "bias"}),
+        variants=_conv_variants(F.conv2d, X, K, kwargs, transposed=False),
+        atol=atol,
+        rtol=rtol,
+    )
+
+
+def check_conv_transpose2d(
+    fn: Callable[..., Any],
+    X: torch.Tensor,
+    K: torch.Tensor,
+    bias: torch.Tensor | None = _UNSET,
+    stride: int | tuple[int, int] = _UNSET,
+    padding: int | tuple[int, int] = _UNSET,
+    output_padding: int | tuple[int, int] = _UNSET,
+    groups: int = _UNSET,
+    dilation: int | tuple[int, int] = _UNSET,
+    *,
+    fname: str = "conv_transpose2d",
+    forbidden: frozenset[str] = CONV_OPS,
+    atol: float = 1e-10,
+    rtol: float = 1e-8,
+) -> None:
+    """Check ``fn(X, K, **given)`` against ``F.conv_transpose2d``.
+
+    X: (N, C_in, H, W) or (C_in, H, W); K: (C_in, C_out // groups, kh, kw).
+    """
+    kwargs = _explicit(
+        bias=bias,
+        stride=stride,
+        padding=padding,
+        output_padding=output_padding,
+        groups=groups,
+        dilation=dilation,
+    )
+    expected = F.conv_transpose2d(X, K, **kwargs)
+    check_function(
+        fn,
+        (X, K),
+        kwargs,
+        expected,
+        fname=fname,
+        forbidden=forbidden,
+        shape_hint=_shape_hint(
+            _TRANSPOSE_FORMULA, **{k: v for k, v in kwargs.items() if k != "bias"}
+        ),
+        variants=_conv_variants(F.conv_transpose2d, X, K, kwargs, transposed=True),
+        atol=atol,
+        rtol=rtol,
+    )
+
+
+def conv_matrix_reference(K: torch.Tensor, input_size: tuple[int, int]) -> torch.Tensor:
+    """The matrix C with ``C @ X.flatten() == F.conv2d(X, K).flatten()``: column j is conv(e_j).
+
+    K: (kh, kw); returns (out_h * out_w, in_h * in_w).
+    """
+    h, w = input_size
+    basis = torch.eye(h * w, dtype=K.dtype, device=K.device).reshape(h * w, 1, h, w)
+    columns = F.conv2d(basis, K[None, None]).reshape(h * w, -1)
+    return columns.T.contiguous()
+
+
+def check_conv_matrix(
+    fn: Callable[..., Any],
+    K: torch.Tensor,
+    input_size: tuple[int, int],
+    *,
+    fname: str = "conv_matrix",
+) -> None:
+    """Check ``fn(K, input_size)`` returns the (out_h*out_w, in_h*in_w) convolution matrix C."""
+    expected = conv_matrix_reference(K, input_size)
+    check_function(
+        fn,
+        (K, input_size),
+        {},
+        expected,
+        fname=fname,
+        shape_hint="C has one row per output pixel and one column per input pixel",
+        variants=[
+            ("you returned C^T (the transpose of C)", lambda: expected.T),
+            (_FLIPPED, lambda: conv_matrix_reference(K.flip(-1, -2), input_size)),
+        ],
+    )
+
+
+def check_unfold(
+    fn: Callable[..., Any],
+    X: torch.Tensor,
+    kernel_size: int | tuple[int, int],
+    dilation: int | tuple[int, int] = _UNSET,
+    padding: int | tuple[int, int] = _UNSET,
+    stride: int | tuple[int, int] = _UNSET,
+    *,
+    fname: str = "im2col",
+) -> None:
+    """Check ``fn(X, kernel_size, **given)`` against ``F.unfold``: (N, C*kh*kw, L)."""
+    kwargs = _explicit(dilation=dilation, padding=padding, stride=stride)
+    expected = F.unfold(X, kernel_size, **kwargs)
+    kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+    N, C = X.shape[0], X.shape[1]
+
+    def reorder_kw_kh() -> torch.Tensor:
+        return expected.reshape(N, C, kh, kw, -1).transpose(2, 3).reshape(N, C * kh * kw, -1)
+
+    def channels_last() -> torch.Tensor:
+        return expected.reshape(N, C, kh * kw, -1).transpose(1, 2).reshape(N, C * kh * kw, -1)
+
+    check_function(
+        fn,
+        (X, kernel_size),
+        kwargs,
+        expected,
+        fname=fname,
+        forbidden=UNFOLD_OPS | CONV_OPS,
+        shape_hint=(
+            "the result is (N, C*kh*kw, L) with L = out_h*out_w: "
+            + _shape_hint(_CONV_FORMULA, **kwargs)
+        ),
+        variants=[
+            (
+                "rows are in (c, kw, kh) order: flatten each patch as (c, kh, kw), row-major",
+                reorder_kw_kh,
+            ),
+            (
+                "rows are in (kh, kw, c) order: flatten each patch as (c, kh, kw), channel first",
+                channels_last,
+            ),
+            (
+                "the patches (columns) are in column-major order: number the output positions "
+                "row by row (l = i*out_w + j)",
+                lambda: _transpose_positions(X, expected, kernel_size, kwargs),
+            ),
+        ],
+    )
+
+
+def _transpose_positions(
+    X: torch.Tensor, cols: torch.Tensor, kernel_size: Any, kwargs: dict[str, Any]
+) -> torch.Tensor:
+    """``cols`` with the L axis read column-major instead of row-major (a common im2col mistake)."""
+    padding = kwargs.get("padding", 0)
+    stride = kwargs.get("stride", 1)
+    dilation = kwargs.get("dilation", 1)
+    sizes = []
+    for axis in (0, 1):
+        k = kernel_size if isinstance(kernel_size, int) else kernel_size[axis]
+        p = padding if isinstance(padding, int) else padding[axis]
+        s = stride if isinstance(stride, int) else stride[axis]
+        d = dilation if isinstance(dilation, int) else dilation[axis]
+        sizes.append((X.shape[-2 + axis] + 2 * p - d * (k - 1) - 1) // s + 1)
+    out_h, out_w = sizes
+    return cols.reshape(*cols.shape[:-1], out_h, out_w).transpose(-1, -2).reshape(cols.shape)
+
+
+def _pool_hint(**kwargs: Any) -> str:
+    settings = _settings(**kwargs)
+    text = f"check the pooling output-size formula{' with ' + settings if settings else ''} "
+    text += "(out = floor((in + 2*padding - kernel_size) / stride) + 1, with ceil instead of floor "
+    text += "when ceil_mode=True, dropping a last window that would start in the right padding; "
+    text += "stride defaults to kernel_size)"
+    return text
+
+
+def check_max_pool2d(
+    fn: Callable[..., Any],
+    X: torch.Tensor,
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int] | None = _UNSET,
+    padding: int | tuple[int, int] = _UNSET,
+    ceil_mode: bool = _UNSET,
+    *,
+    fname: str = "max_pool2d",
+) -> None:
+    """Check ``fn(X, kernel_size, **given)`` against ``F.max_pool2d``."""
+    kwargs = _explicit(stride=stride, padding=padding, ceil_mode=ceil_mode)
+    expected = F.max_pool2d(X, kernel_size, **kwargs)
+    variants: list[tuple[str, Callable[[], torch.Tensor]]] = []
+    if kwargs.get("stride") is None:
+        variants.append(
+            (
+                "stride is ignored: when stride is None it defaults to kernel_size "
+                "(windows do not overlap)",
+                lambda: F.max_pool2d(X, kernel_size, **{**kwargs, "stride": 1}),
+            )
+        )
+    p = kwargs.get("padding", 0)
+    if p != 0:
+        pads = (p, p, p, p) if isinstance(p, int) else (p[1], p[1], p[0], p[0])
+        variants.append(
+            (
+                "padded with zeros: max pooling pads with -inf, so padding never wins the max",
+                lambda: F.max_pool2d(F.pad(X, pads), kernel_size, **{**kwargs, "padding": 0}),
+            )
+        )
+    if kwargs.get("ceil_mode"):
+        variants.append(
+            (
+                "ceil_mode is ignored",
+                lambda: F.max_pool2d(X, kernel_size, **{**kwargs, "ceil_mode": False}),
+            )
+        )
+    variants.append(
+        (
+            "your output is average pooling, not max pooling",
+            lambda: F.avg_pool2d(X, kernel_size, **kwargs),
+        )
+    )
+    check_function(
+        fn,
+        (X, kernel_size),
+        kwargs,
+        expected,
+        fname=fname,
+        forbidden=POOL_OPS | UNFOLD_OPS | CONV_OPS,
+        shape_hint=_pool_hint(**kwargs),
+        variants=variants,
+    )
+
+
+def check_avg_pool2d(
+    fn: Callable[..., Any],
+    X: torch.Tensor,
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int] | None = _UNSET,
+    padding: int | tuple[int, int] = _UNSET,
+    ceil_mode: bool = _UNSET,
+    count_include_pad: bool = _UNSET,
+    *,
+    fname: str = "avg_pool2d",
+) -> None:
+    """Check ``fn(X, kernel_size, **given)`` against ``F.avg_pool2d``."""
+    kwargs = _explicit(
+        stride=stride, padding=padding, ceil_mode=ceil_mode, count_include_pad=count_include_pad
+    )
+    expected = F.avg_pool2d(X, kernel_size, **kwargs)
+    variants: list[tuple[str, Callable[[], torch.Tensor]]] = []
+    if kwargs.get("padding", 0) != 0:
+        include = kwargs.get("count_include_pad", True)
+        variants.append(
+            (
+                "count_include_pad is handled the wrong way round: with count_include_pad=True "
+                "divide by kh*kw (padding counts as zeros), with False divide by the number of "
+                "real (non-padding) pixels in the window",
+                lambda: F.avg_pool2d(
+                    X, kernel_size, **{**kwargs, "count_include_pad": not include}
+                ),
+            )
+        )
+    if kwargs.get("stride") is None:
+        variants.append(
+            (
+                "stride is ignored: when stride is None it defaults to kernel_size",
+                lambda: F.avg_pool2d(X, kernel_size, **{**kwargs, "stride": 1}),
+            )
+        )
+    variants.append(
+        (
+            "your output is max pooling, not average pooling",
+            lambda: F.max_pool2d(
+                X, kernel_size, **{k: v for k, v in kwargs.items() if k != "count_include_pad"}
+            ),
+        )
+    )
+    check_function(
+        fn,
+        (X, kernel_size),
+        kwargs,
+        expected,
+        fname=fname,
+        forbidden=POOL_OPS | UNFOLD_OPS | CONV_OPS,
+        shape_hint=_pool_hint(**kwargs),
+        variants=variants,
+    )
