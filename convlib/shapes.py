@@ -29,12 +29,12 @@ __all__ = [
 ]
 
 
-def _num_dims(*values: object) -> int:
-    """How many spatial dims the call is about: the length of the first tuple argument, else 1."""
+def _num_dims(*values: object, default: int = 1) -> int:
+    """How many spatial dims the call is about: the length of the first tuple argument."""
     for value in values:
         if isinstance(value, Sequence) and not isinstance(value, str):
             return len(value)
-    return 1
+    return default
 
 
 def _returns_tuple(*values: object) -> bool:
@@ -331,9 +331,13 @@ def conv_params(
     groups: int = 1,
     bias: bool = True,
 ) -> int:
-    """Learnable parameters: out_channels * (in_channels/groups) * prod(k), + out_channels bias."""
+    """Learnable parameters: out_channels * (in_channels/groups) * prod(k), + out_channels bias.
+
+    An int kernel_size means a square k x k kernel, as in ``nn.Conv2d``; pass ``(k,)`` for 1-d
+    and ``(kd, kh, kw)`` for 3-d.
+    """
     _check_channels(in_channels, out_channels, groups)
-    kernel = ntuple(kernel_size, _num_dims(kernel_size), "kernel_size")
+    kernel = ntuple(kernel_size, _num_dims(kernel_size, default=2), "kernel_size")
     check_positive(kernel, "kernel_size")
     weights = out_channels * (in_channels // groups) * math.prod(kernel)
     return weights + (out_channels if bias else 0)
@@ -347,9 +351,11 @@ def conv_macs(
     groups: int = 1,
 ) -> int:
     """Multiply-accumulates for one sample: prod(output_size) * out_channels * (in/groups) * prod(k)
-    (a bias adds no multiplies)."""
+    (a bias adds no multiplies). With only ints, kernel and output are square (2-d), as in
+    ``conv_params``.
+    """
     _check_channels(in_channels, out_channels, groups)
-    n = _num_dims(kernel_size, output_size)
+    n = _num_dims(kernel_size, output_size, default=2)
     kernel = ntuple(kernel_size, n, "kernel_size")
     out = ntuple(output_size, n, "output_size")
     check_positive(kernel, "kernel_size")

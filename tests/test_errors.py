@@ -209,3 +209,115 @@ class TestConvTranspose2dErrors:
 
     def test_wrong_weight_ndim(self, conv_transpose2d: Any) -> None:
         raises(ValueError, "weight", conv_transpose2d, XT, torch.randn(4, 3, 3))
+
+
+# --- pad ----------------------------------------------------------------------------------------
+
+
+def test_pad_unknown_mode() -> None:
+    raises(ValueError, "mode.*'mirror'", convlib.pad, X4, (1, 1), mode="mirror")
+
+
+def test_pad_odd_length() -> None:
+    raises(ValueError, "pad.*even", convlib.pad, X4, (1, 1, 1))
+
+
+def test_pad_too_many_dims() -> None:
+    raises(ValueError, "pad", convlib.pad, torch.randn(3), (1, 1, 1, 1))
+
+
+def test_pad_not_ints() -> None:
+    raises(TypeError, "pad", convlib.pad, X4, (1.0, 1))
+    raises(TypeError, "pad", convlib.pad, X4, 1)
+
+
+def test_pad_input_not_tensor() -> None:
+    raises(TypeError, "input", convlib.pad, [1.0, 2.0], (1, 1))
+
+
+def test_reflect_pad_not_smaller_than_input() -> None:
+    msg = raises(ValueError, "reflect", convlib.pad, torch.randn(1, 2, 3), (3, 0), mode="reflect")
+    assert "size 3" in msg
+
+
+def test_circular_pad_wraps_more_than_once() -> None:
+    raises(ValueError, "circular", convlib.pad, torch.randn(1, 2, 3), (0, 4), mode="circular")
+
+
+def test_crop_below_zero() -> None:
+    raises(ValueError, "pad.*crops", convlib.pad, torch.randn(1, 2, 3), (-2, -2))
+
+
+def test_value_with_non_constant_mode() -> None:
+    raises(ValueError, "value", convlib.pad, X4, (1, 1), mode="reflect", value=1.0)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_non_constant_mode_wrong_ndim(mode: str) -> None:
+    raises(ValueError, "mode=", convlib.pad, torch.randn(5), (1, 1), mode=mode)
+    raises(ValueError, "mode=", convlib.pad, torch.randn(1, 2, 3, 4), (1, 1), mode=mode)
+
+
+# --- unfold / fold ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("unfold", [convlib.unfold, reference.unfold])
+class TestUnfoldErrors:
+    def test_wrong_ndim(self, unfold: Any) -> None:
+        raises(ValueError, "input", unfold, torch.randn(4, 4), 2)
+
+    def test_kernel_too_large(self, unfold: Any) -> None:
+        raises(ValueError, "kernel_size", unfold, torch.randn(1, 1, 3, 3), 4)
+
+    def test_nonpositive_stride(self, unfold: Any) -> None:
+        raises(ValueError, "stride", unfold, X4, 2, stride=0)
+
+    def test_negative_padding(self, unfold: Any) -> None:
+        raises(ValueError, "padding", unfold, X4, 2, padding=-1)
+
+    def test_nonpositive_kernel(self, unfold: Any) -> None:
+        raises(ValueError, "kernel_size", unfold, X4, (0, 2))
+
+    def test_kernel_size_wrong_length(self, unfold: Any) -> None:
+        raises(ValueError, "kernel_size", unfold, X4, (2, 2, 2))
+
+
+@pytest.mark.parametrize("fold", [convlib.fold, reference.fold])
+class TestFoldErrors:
+    def test_wrong_ndim(self, fold: Any) -> None:
+        raises(ValueError, "input", fold, torch.randn(4), (3, 3), 2)
+
+    def test_rows_not_divisible(self, fold: Any) -> None:
+        raises(ValueError, "kernel_size", fold, torch.randn(1, 5, 4), (3, 3), 2)
+
+    def test_wrong_number_of_windows(self, fold: Any) -> None:
+        msg = raises(ValueError, "output_size", fold, torch.randn(1, 4, 5), (3, 3), 2)
+        assert "2*2 = 4" in msg
+
+    def test_nonpositive_output_size(self, fold: Any) -> None:
+        raises(ValueError, "output_size", fold, torch.randn(1, 4, 4), (0, 3), 2)
+
+
+# --- shapes -------------------------------------------------------------------------------------
+
+
+def test_shapes_errors() -> None:
+    shapes = convlib.shapes
+    raises(ValueError, "kernel_size", shapes.conv_output_size, 3, 5)
+    raises(ValueError, "stride", shapes.conv_output_size, 8, 3, 0)
+    raises(ValueError, "padding", shapes.conv_output_size, 8, 3, 1, -1)
+    raises(ValueError, "dilation", shapes.conv_output_size, 8, 3, 1, 0, 0)
+    raises(ValueError, "kernel_size", shapes.conv_output_size, (8, 8), (3, 3, 3))
+    raises(TypeError, "size", shapes.conv_output_size, 8.0, 3)
+    raises(ValueError, "output_padding", shapes.conv_transpose_output_size, 4, 3, 2, 0, 2)
+    raises(ValueError, "padding", shapes.conv_transpose_output_size, 1, 1, 1, 1)
+    raises(ValueError, "padding.*half", shapes.pool_output_size, 8, 2, 2, 2)
+    raises(TypeError, "ceil_mode", shapes.pool_output_size, 8, 2, ceil_mode=1)
+    raises(ValueError, "kernel_size", shapes.same_padding, 0)
+    raises(ValueError, r"layers\[1\]", shapes.receptive_field, [(3, 1, 1), (3,)])
+    raises(ValueError, r"layers\[0\]", shapes.receptive_fields, [(3, 0, 1)])
+    raises(TypeError, "layers", shapes.receptive_field, 3)
+    raises(ValueError, "groups", shapes.conv_params, 4, 6, 3, groups=4)
+    raises(ValueError, "in_channels", shapes.conv_params, 0, 6, 3)
+    raises(TypeError, "out_channels", shapes.conv_macs, 4, 6.0, 3, 5)
+    raises(ValueError, "output_size", shapes.conv_macs, 4, 6, 3, -1)
