@@ -59,6 +59,7 @@ def choose_algorithm(
     C_in, C_out = input_shape[1], weight_shape[0]
     taps = math.prod(kernel)
     unit_stride = all(v == 1 for v in s)
+    # FFT and Winograd trade exactness for speed: keep them to float32/float64 (not half, complex).
     fft_ok = dtype in (torch.float32, torch.float64)
     if taps == 1:
         return "pointwise"
@@ -67,7 +68,8 @@ def choose_algorithm(
             return "fft"
         return "depthwise"
     if (
-        d == 2
+        fft_ok
+        and d == 2
         and kernel == (3, 3)
         and unit_stride
         and all(v == 1 for v in dl)

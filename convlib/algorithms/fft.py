@@ -9,6 +9,8 @@ common length L so the circular wrap-around only ever reads zeros.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .._args import IntOrTuple
@@ -46,6 +48,8 @@ def conv_fft(
     a = ConvArgs(X, K, bias, stride, padding, dilation, groups, "conv_fft")
     if not (X.is_floating_point() and X.dtype in (torch.float32, torch.float64)):
         raise ValueError(f"conv_fft: input dtype must be float32 or float64, got {X.dtype}")
+    if X.numel() == 0:  # FFT libraries reject empty transforms
+        return add_bias(X.new_zeros(a.N, a.C_out, *a.out), bias)
     d = a.d
     dims = tuple(range(-d, 0))
     extent = [dl * (k - 1) + 1 for k, dl in zip(a.kernel, a.dilation, strict=True)]
@@ -65,8 +69,8 @@ def conv_fft(
     Gs = a.groups
     Cg, Og = a.C_in // Gs, a.C_out // Gs
     F = Xf.shape[2:]
-    Xf = Xf.reshape(a.N, Gs, Cg, -1)
-    Kf = Kf.reshape(Gs, Og, Cg, -1)
+    Xf = Xf.reshape(a.N, Gs, Cg, math.prod(F))
+    Kf = Kf.reshape(Gs, Og, Cg, math.prod(F))
     # Depthwise: an elementwise product per frequency; otherwise a channel sum per frequency,
     # i.e. a batched complex GEMM over (group, frequency).
     Yf = Xf * Kf.squeeze(2) if Cg == 1 else torch.einsum("ngcf,gocf->ngof", Xf, Kf)

@@ -97,6 +97,6 @@ def conv_im2col(
     cols = im2col(zero_pad(X, a.padding), a.kernel, a.stride, a.dilation)
     G = a.groups
     # (N, G, C_in/G * prod(k), L) against (G, C_out/G, C_in/G * prod(k)): one GEMM per group.
-    cols = cols.view(a.N, G, -1, cols.shape[-1])
+    cols = cols.view(a.N, G, cols.shape[1] // G, cols.shape[2])
     Y = torch.matmul(K.reshape(G, a.C_out // G, -1), cols)
     return add_bias(Y.reshape(a.N, a.C_out, *a.out), bias)
