@@ -396,6 +396,33 @@ def _conv_transpose_nd_loops(
 Kernel = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None, ConvArgs], torch.Tensor]
 
 
+def _algorithm_kernel(algorithm: str) -> Kernel:
+    """N-d kernel for ``conv*d(..., algorithm=...)``: ``"windows"`` (this module's einsum path),
+    or one of ``convlib.algorithms`` (``"auto"``, ``"im2col"``, ``"pointwise"``, ``"depthwise"``,
+    ``"winograd"``, ``"fft"``), which take symmetric zero padding as ints."""
+    from .algorithms import ALGORITHMS
+    from .algorithms import conv as algorithms_conv
+
+    if algorithm == "windows":
+        return _conv_nd_windows
+    if not isinstance(algorithm, str) or (algorithm != "auto" and algorithm not in ALGORITHMS):
+        names = ["auto", "windows", *sorted(ALGORITHMS)]
+        raise ValueError(f"algorithm must be one of {names}, got {algorithm!r}")
+
+    def kernel(
+        X: torch.Tensor, K: torch.Tensor, b: torch.Tensor | None, args: ConvArgs
+    ) -> torch.Tensor:
+        padding = tuple(left for left, _ in args.padding)
+        if any(left != right for left, right in args.padding):
+            # asymmetric 'same' padding (even kernels): pad here, the algorithms pad symmetrically
+            X, padding = pad(X, _flat_pad(args.padding)), (0,) * len(args.padding)
+        return algorithms_conv(
+            X, K, b, args.stride, padding, args.dilation, args.groups, algorithm=algorithm
+        )
+
+    return kernel
+
+
 def _conv(
     dims: int,
     kernel_fn: Kernel,
@@ -439,13 +466,18 @@ def conv1d(
     padding: Padding = 0,
     dilation: IntOrTuple = 1,
     groups: int = 1,
+    *,
+    algorithm: str = "auto",
 ) -> torch.Tensor:
     """1-d convolution (cross-correlation), like ``torch.nn.functional.conv1d``.
 
     input: (N, C_in, L) or unbatched (C_in, L); weight: (C_out, C_in/groups, kl); bias: (C_out,).
     padding: int, (p,), 'same' or 'valid'. Returns (N, C_out, L_out).
+
+    algorithm: "auto" (default, picked from the shape), "windows" or a convlib.algorithms name.
     """
-    return _conv(1, _conv_nd_windows, input, weight, bias, stride, padding, dilation, groups)
+    kernel = _algorithm_kernel(algorithm)
+    return _conv(1, kernel, input, weight, bias, stride, padding, dilation, groups)
 
 
 def conv2d(
@@ -456,13 +488,18 @@ def conv2d(
     padding: Padding = 0,
     dilation: IntOrTuple = 1,
     groups: int = 1,
+    *,
+    algorithm: str = "auto",
 ) -> torch.Tensor:
     """2-d convolution (cross-correlation), like ``torch.nn.functional.conv2d``.
 
     input: (N, C_in, H, W) or unbatched (C_in, H, W); weight: (C_out, C_in/groups, kh, kw);
     bias: (C_out,). padding: int, (ph, pw), 'same' or 'valid'. Returns (N, C_out, H_out, W_out).
+
+    algorithm: "auto" (default, picked from the shape), "windows" or a convlib.algorithms name.
     """
-    return _conv(2, _conv_nd_windows, input, weight, bias, stride, padding, dilation, groups)
+    kernel = _algorithm_kernel(algorithm)
+    return _conv(2, kernel, input, weight, bias, stride, padding, dilation, groups)
 
 
 def conv3d(
@@ -473,14 +510,19 @@ def conv3d(
     padding: Padding = 0,
     dilation: IntOrTuple = 1,
     groups: int = 1,
+    *,
+    algorithm: str = "auto",
 ) -> torch.Tensor:
     """3-d convolution (cross-correlation), like ``torch.nn.functional.conv3d``.
 
     input: (N, C_in, D, H, W) or unbatched (C_in, D, H, W);
     weight: (C_out, C_in/groups, kd, kh, kw);
     bias: (C_out,). padding: int, (pd, ph, pw), 'same' or 'valid'. Returns (N, C_out, D', H', W').
+
+    algorithm: "auto" (default, picked from the shape), "windows" or a convlib.algorithms name.
     """
-    return _conv(3, _conv_nd_windows, input, weight, bias, stride, padding, dilation, groups)
+    kernel = _algorithm_kernel(algorithm)
+    return _conv(3, kernel, input, weight, bias, stride, padding, dilation, groups)
 
 
 def conv_transpose1d(
