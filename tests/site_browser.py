@@ -1,0 +1,285 @@
+"""Helpers for tests/test_site.py: serve the built site on localhost and visit it in Chromium.
+
+The crawl opens every page of ``_build/html`` in headless Chromium (Debian's ``chromium``, driven
+by Playwright; ``playwright install`` is never used) and records what a reader's browser does:
+every request and its outcome, console errors, whether MathJax typeset every formula, whether every
+image and animation decoded, every link and every element id. The tests then judge the record.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import re
+import shutil
+import socketserver
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE = ROOT / "_build" / "html"
+SCREENSHOTS = ROOT / "_build" / "screenshots"
+
+# Without the background-networking flags Chromium phones home (updates, sync, field trials);
+# those requests are refused here, and a reader's classroom may have no network at all.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-extensions",
+]
+
+DESKTOP = {"width": 1366, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+# Runs in the page after load: waits for MathJax, forces lazy images to load, then reports.
+INSPECT_JS = r"""
+async () => {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+    await MathJax.startup.promise;
+  }
+  for (const img of document.images) { img.loading = "eager"; }
+  await Promise.all(Array.from(document.images).map(img => img.complete ? null :
+      new Promise(done => { img.addEventListener("load", done); img.addEventListener("error", done);
+                            setTimeout(done, 10000); })));
+  // Typeset math and icons load web fonts: wait for them, so that their requests are judged too.
+  await document.fonts.ready;
+  const mathNodes = Array.from(document.querySelectorAll(".math"));
+  const untypeset = mathNodes.filter(el => !el.querySelector("mjx-container"))
+                             .map(el => el.textContent.trim().slice(0, 80));
+  // Raw TeX left in the visible text: outside code, scripts and typeset math.
+  const skipTags = new Set(["SCRIPT", "STYLE", "PRE", "CODE", "TEXTAREA", "KBD", "SAMP",
+                            "MJX-CONTAINER", "MJX-ASSISTIVE-MML", "NOSCRIPT"]);
+  const texPattern = /\\\(|\\\)|\\\[|\\\]|\$\$|\\begin\{|\$[^$\s][^$]*\$/;
+  const rawTex = [];
+  const root = document.querySelector("main") || document.body;
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    let skip = false;
+    for (let el = node.parentElement; el && el !== root.parentElement; el = el.parentElement) {
+      if (skipTags.has(el.tagName) || el.classList.contains("highlight")) { skip = true; break; }
+    }
+    if (!skip && texPattern.test(node.textContent)) rawTex.push(node.textContent.trim().slice(0, 120));
+  }
+  const images = Array.from(document.images).map(img => ({
+    src: img.currentSrc || img.src,
+    ok: img.complete && img.naturalWidth > 0,
+    width: img.naturalWidth,
+  }));
+  const videos = Array.from(document.querySelectorAll("video")).map(v => ({
+    src: v.currentSrc || v.src, ok: v.error === null,
+  }));
+  const links = Array.from(document.querySelectorAll("a[href]")).map(a => ({
+    href: a.href, raw: a.getAttribute("href"), cls: a.className,
+    text: a.textContent.trim().slice(0, 80),
+  }));
+  const ids = Array.from(document.querySelectorAll("[id], a[name]")).map(el => el.id || el.name);
+  return {
+    title: document.title,
+    math: mathNodes.length,
+    mjx: document.querySelectorAll("mjx-container").length,
+    untypeset, rawTex, images, videos, links, ids,
+    textLength: root.innerText.length,
+    overflowX: document.documentElement.scrollWidth - window.innerWidth,
+  };
+}
+"""
+
+
+def find_chromium() -> str | None:
+    """Debian's chromium, or whatever ``chromium`` is on PATH."""
+    for candidate in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    extensions_map = {
+        **http.server.SimpleHTTPRequestHandler.extensions_map,
+        ".ipynb": "application/x-ipynb+json",
+        ".js": "text/javascript",
+        ".woff": "font/woff",
+    }
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+
+
+@contextmanager
+def serve(directory: Path) -> Iterator[str]:
+    """Serve ``directory`` on a free localhost port; yields the base URL ``http://127.0.0.1:PORT``."""
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    server = _Server(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def site_pages(site: Path = SITE) -> list[str]:
+    """Every HTML page of the built site, relative to its root (theme fragments excluded)."""
+    skip = ("_static/", "_sources/", "_downloads/", "_images/")
+    return sorted(
+        p.relative_to(site).as_posix()
+        for p in site.rglob("*.html")
+        if not p.relative_to(site).as_posix().startswith(skip)
+    )
+
+
+def _redirect_target(url: str) -> str | None:
+    """Where a meta-refresh page (index.html) sends the reader, read from the built file."""
+    path = SITE / urlsplit(url).path.lstrip("/")
+    if not path.is_file():
+        return None
+    match = re.search(
+        r"<meta[^>]*http-equiv=[\"']?refresh[\"']?[^>]*url=([^\"'>\s]+)",
+        path.read_text(encoding="utf-8", errors="replace"),
+        re.IGNORECASE,
+    )
+    return urljoin(url, match.group(1)) if match else None
+
+
+def _open(page: Any, url: str) -> None:
+    """Go to ``url`` and wait until it has loaded (following a meta-refresh redirect)."""
+    page.goto(url, wait_until="load", timeout=30000)
+    target = _redirect_target(url)
+    if target is not None:
+        page.wait_for_url(target, wait_until="load", timeout=30000)
+
+
+def crawl(
+    chromium: str, base: str, pages: list[str], screenshots: dict[str, str], search_word: str
+) -> dict[str, Any]:
+    """Visit ``pages`` and record what happens; take screenshots; run one offline search.
+
+    screenshots: {name: page} to capture at desktop and phone widths into SCREENSHOTS.
+    """
+    from playwright.sync_api import Route, sync_playwright
+
+    host = urlsplit(base).netloc
+    start = time.perf_counter()
+    record: dict[str, Any] = {"pages": {}, "base": base, "screenshots": []}
+    with sync_playwright() as pw:
+        # launch() starts Chromium on a new, empty temporary profile (user-data-dir) of its own.
+        browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport=DESKTOP, service_workers="block")
+
+            def route(r: Route) -> None:
+                url = r.request.url
+                if url.startswith("data:") or urlsplit(url).netloc == host:
+                    r.continue_()
+                else:
+                    current["external"].append(url)
+                    r.abort("blockedbyclient")
+
+            context.route("**/*", route)
+            current: dict[str, Any] = {}
+
+            def fresh() -> dict[str, Any]:
+                return {
+                    "requests": 0,
+                    "failed": [],
+                    "bad_status": [],
+                    "external": [],
+                    "console_errors": [],
+                    "page_errors": [],
+                }
+
+            def visit(page_path: str, url: str, then: Any = None) -> dict[str, Any]:
+                started = time.perf_counter()
+                current.clear()
+                current.update(fresh())
+                page = context.new_page()
+                page.on("request", lambda req: current.__setitem__("requests", current["requests"] + 1))
+                page.on(
+                    "requestfailed",
+                    lambda req: current["failed"].append(f"{req.url} ({req.failure})"),
+                )
+                page.on(
+                    "response",
+                    lambda resp: resp.status >= 400
+                    and current["bad_status"].append(f"{resp.url} -> HTTP {resp.status}"),
+                )
+                page.on(
+                    "console",
+                    lambda msg: msg.type == "error"
+                    and current["console_errors"].append(f"{msg.text} @ {msg.location}"),
+                )
+                page.on("pageerror", lambda exc: current["page_errors"].append(str(exc)))
+                _open(page, url)
+                info = page.evaluate(INSPECT_JS)
+                info["final_url"] = page.url
+                if then is not None:
+                    info.update(then(page))
+                page.close()
+                info.update({k: (list(v) if isinstance(v, list) else v) for k, v in current.items()})
+                info["seconds"] = round(time.perf_counter() - started, 2)
+                return info
+
+            for page_path in pages:
+                record["pages"][page_path] = visit(page_path, f"{base}/{page_path}")
+
+            def run_search(page: Any) -> dict[str, Any]:
+                page.wait_for_selector("#search-results ul.search li", timeout=20000)
+                hits = page.eval_on_selector_all(
+                    "#search-results ul.search li a", "els => els.map(e => e.getAttribute('href'))"
+                )
+                return {"search_hits": hits}
+
+            record["search"] = visit(
+                "search.html", f"{base}/search.html?q={search_word}", then=run_search
+            )
+            context.close()
+
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            for width_name, viewport, mobile in (("desktop", DESKTOP, False), ("phone", PHONE, True)):
+                shot_context = browser.new_context(
+                    viewport=viewport, is_mobile=mobile, has_touch=mobile, service_workers="block"
+                )
+                shot_context.route(
+                    "**/*",
+                    lambda r: r.continue_()
+                    if urlsplit(r.request.url).netloc == host or r.request.url.startswith("data:")
+                    else r.abort("blockedbyclient"),
+                )
+                for name, page_path in screenshots.items():
+                    page = shot_context.new_page()
+                    _open(page, f"{base}/{page_path}")
+                    info = page.evaluate(INSPECT_JS)
+                    target = SCREENSHOTS / f"{name}-{width_name}.png"
+                    page.screenshot(path=str(target), full_page=True)
+                    record["screenshots"].append(
+                        {
+                            "file": target.relative_to(ROOT).as_posix(),
+                            "page": page_path,
+                            "width": viewport["width"],
+                            "overflow_x": info["overflowX"],
+                        }
+                    )
+                    page.close()
+                shot_context.close()
+        finally:
+            browser.close()
+    record["seconds"] = round(time.perf_counter() - start, 1)
+    return record
