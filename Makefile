@@ -19,7 +19,17 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -q -r requirements.txt
 	@touch $@
 
-setup: $(STAMP)  ## create .venv from requirements.txt (done automatically by the other targets)
+setup: $(STAMP) browser  ## create .venv from requirements.txt (done automatically by the other targets), install Chromium
+
+# Debian's Chromium for the site's browser test (tests/test_site.py): apt-get only when it is missing.
+.PHONY: browser
+browser:  ## install Chromium (Debian package) for the browser test of the site, if missing
+	@if [ -x /usr/bin/chromium ]; then echo "chromium: present (/usr/bin/chromium)"; \
+	elif command -v apt-get >/dev/null; then \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  { $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } \
+	  || echo "warning: could not install chromium: the browser test of the site will be skipped"; \
+	else echo "warning: no apt-get here: install Chromium, or the browser test of the site is skipped"; fi
 
 book: $(STAMP)  ## build the site (executes chapters, cached); prints the path of index.html
 	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
