@@ -25,3 +25,26 @@ __all__ = [
     "pad",
     "unfold",
 ]
+
+# H2 extras (pooling, deformable, separable): appended, so the imports sit below __all__.
+from .deform import deform_conv2d_reference as deform_conv2d  # noqa: E402
+from .pooling import avg_pool1d_reference as avg_pool1d  # noqa: E402
+from .pooling import avg_pool2d_reference as avg_pool2d  # noqa: E402
+from .pooling import avg_pool3d_reference as avg_pool3d  # noqa: E402
+from .pooling import max_pool1d_reference as max_pool1d  # noqa: E402
+from .pooling import max_pool2d_reference as max_pool2d  # noqa: E402
+from .pooling import max_pool3d_reference as max_pool3d  # noqa: E402
+from .separable import (  # noqa: E402
+    depthwise_separable_conv2d_reference as depthwise_separable_conv2d,
+)
+
+__all__ += [
+    "avg_pool1d",
+    "avg_pool2d",
+    "avg_pool3d",
+    "deform_conv2d",
+    "depthwise_separable_conv2d",
+    "max_pool1d",
+    "max_pool2d",
+    "max_pool3d",
+]

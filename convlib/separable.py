@@ -13,6 +13,7 @@ the classic case: [[1, 0, -1], [2, 0, -2], [1, 0, -1]] = [1, 2, 1]^T x [1, 0, -1
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -24,10 +25,11 @@ from ._args import (
     check_tensor,
     ntuple,
 )
-from .conv import Padding, conv2d
+from .conv import Padding, conv2d, conv2d_reference
 
 __all__ = [
     "depthwise_separable_conv2d",
+    "depthwise_separable_conv2d_reference",
     "DepthwiseSeparableConv2d",
     "kernel_rank",
     "separate_kernel",
@@ -52,7 +54,8 @@ def _check_bias(bias: object, name: str, size: int, X: torch.Tensor) -> torch.Te
     return B
 
 
-def depthwise_separable_conv2d(
+def _depthwise_separable(
+    conv: Callable[..., torch.Tensor],
     input: torch.Tensor,
     depthwise_weight: torch.Tensor,
     pointwise_weight: torch.Tensor,
@@ -62,13 +65,7 @@ def depthwise_separable_conv2d(
     padding: Padding = 0,
     dilation: IntOrTuple = 1,
 ) -> torch.Tensor:
-    """Depthwise kh x kw convolution per channel, then a pointwise 1x1 convolution.
-
-    input: (N, C_in, H, W) or (C_in, H, W); depthwise_weight: (C_in * multiplier, 1, kh, kw);
-    pointwise_weight: (C_out, C_in * multiplier, 1, 1); depthwise_bias: (C_in * multiplier,);
-    pointwise_bias: (C_out,). stride, padding and dilation apply to the depthwise step.
-    Returns (N, C_out, H_out, W_out) (or (C_out, H_out, W_out) for an unbatched input).
-    """
+    """Check the shapes, then run the two steps with ``conv`` (fast or loop conv2d)."""
     X = check_tensor(input, "input")
     check_ndim(X, "input", (3, 4), "(N, C_in, H, W) or unbatched (C_in, H, W)")
     D = check_tensor(depthwise_weight, "depthwise_weight")
@@ -92,8 +89,62 @@ def depthwise_separable_conv2d(
     depthwise_bias = _check_bias(depthwise_bias, "depthwise_bias", mid_channels, X)
     pointwise_bias = _check_bias(pointwise_bias, "pointwise_bias", P.shape[0], X)
     # groups=C_in: each input channel sees only its own `multiplier` kernels.
-    Y = conv2d(X, D, depthwise_bias, stride, padding, dilation, groups=in_channels)
-    return conv2d(Y, P, pointwise_bias)
+    Y = conv(X, D, depthwise_bias, stride, padding, dilation, groups=in_channels)
+    return conv(Y, P, pointwise_bias)
+
+
+def depthwise_separable_conv2d(
+    input: torch.Tensor,
+    depthwise_weight: torch.Tensor,
+    pointwise_weight: torch.Tensor,
+    depthwise_bias: torch.Tensor | None = None,
+    pointwise_bias: torch.Tensor | None = None,
+    stride: IntOrTuple = 1,
+    padding: Padding = 0,
+    dilation: IntOrTuple = 1,
+) -> torch.Tensor:
+    """Depthwise kh x kw convolution per channel, then a pointwise 1x1 convolution.
+
+    input: (N, C_in, H, W) or (C_in, H, W); depthwise_weight: (C_in * multiplier, 1, kh, kw);
+    pointwise_weight: (C_out, C_in * multiplier, 1, 1); depthwise_bias: (C_in * multiplier,);
+    pointwise_bias: (C_out,). stride, padding and dilation apply to the depthwise step.
+    Returns (N, C_out, H_out, W_out) (or (C_out, H_out, W_out) for an unbatched input).
+    """
+    return _depthwise_separable(
+        conv2d,
+        input,
+        depthwise_weight,
+        pointwise_weight,
+        depthwise_bias,
+        pointwise_bias,
+        stride,
+        padding,
+        dilation,
+    )
+
+
+def depthwise_separable_conv2d_reference(
+    input: torch.Tensor,
+    depthwise_weight: torch.Tensor,
+    pointwise_weight: torch.Tensor,
+    depthwise_bias: torch.Tensor | None = None,
+    pointwise_bias: torch.Tensor | None = None,
+    stride: IntOrTuple = 1,
+    padding: Padding = 0,
+    dilation: IntOrTuple = 1,
+) -> torch.Tensor:
+    """Loop version of :func:`depthwise_separable_conv2d`: both steps use conv2d_reference."""
+    return _depthwise_separable(
+        conv2d_reference,
+        input,
+        depthwise_weight,
+        pointwise_weight,
+        depthwise_bias,
+        pointwise_bias,
+        stride,
+        padding,
+        dilation,
+    )
 
 
 class DepthwiseSeparableConv2d(nn.Module):

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
@@ -21,6 +21,7 @@ from convlib.separable import (
     SOBEL_Y,
     DepthwiseSeparableConv2d,
     depthwise_separable_conv2d,
+    depthwise_separable_conv2d_reference,
     kernel_rank,
     separate_kernel,
     spatially_separable_conv2d,
@@ -136,6 +137,21 @@ def test_depthwise_separable_gradients_match_torch(case: dict) -> None:
         torch.testing.assert_close(
             ours[name].grad, theirs[name].grad, **TIGHT, msg=f"grad of {name}"
         )
+
+
+@settings(max_examples=15)
+@given(conv_cases())
+def test_depthwise_separable_reference_matches_torch(case: dict) -> None:
+    case = {**case, "shape": case["shape"][:-2] + tuple(min(s, 5) for s in case["shape"][-2:])}
+    kh, kw = case["kernel"]
+    (ph, pw), (dh, dw) = case["padding"], case["dilation"]
+    assume(case["shape"][-2] + 2 * ph >= dh * (kh - 1) + 1)
+    assume(case["shape"][-1] + 2 * pw >= dw * (kw - 1) + 1)
+    t = _depthwise_tensors(case)
+    Y = depthwise_separable_conv2d_reference(
+        t["X"], t["D"], t["P"], t["d_bias"], t["p_bias"], **case["forms"]
+    )
+    torch.testing.assert_close(Y, _torch_depthwise_separable(case, t), **TIGHT)
 
 
 def test_parameter_counts_from_the_source() -> None:
