@@ -1,0 +1,51 @@
+"""Command line: grade a class folder (`CLASS/<student>/<assignment>/<notebook>.ipynb`).
+
+    python -m tools.grading CLASS [--out OUT] [--device cuda] [--jobs N] [--assignments a,b]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .runner import REPO, Settings, grade_class
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m tools.grading", description=__doc__.split("\n")[0])
+    p.add_argument("class_dir", type=Path, help="folder of <student>/<assignment>/*.ipynb")
+    p.add_argument("--out", type=Path, help="output folder (default: CLASS/../graded)")
+    p.add_argument("--course-root", type=Path, default=REPO, help="course with solutions/")
+    p.add_argument("--assignments", default="", help="comma-separated (default: all handed in)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (sets CONVLIB_DEVICE)")
+    p.add_argument("--jobs", type=int, default=0, help="parallel submissions (default: cores)")
+    p.add_argument("--cell-timeout", type=int, default=30, help="seconds per cell")
+    p.add_argument("--submission-timeout", type=int, default=600, help="seconds per submission")
+    p.add_argument("--mem-limit-mb", type=int, default=4096, help="kernel memory cap on CPU")
+    p.add_argument("--no-progress", action="store_true")
+    a = p.parse_args(argv)
+    if not a.class_dir.is_dir():
+        p.error(f"class folder {a.class_dir} does not exist")
+    settings = Settings(
+        class_dir=a.class_dir,
+        out_dir=a.out or a.class_dir.resolve().parent / "graded",
+        course_root=a.course_root,
+        assignments=[x for x in a.assignments.split(",") if x],
+        device=a.device,
+        jobs=a.jobs,
+        cell_timeout=a.cell_timeout,
+        submission_timeout=a.submission_timeout,
+        mem_limit_mb=a.mem_limit_mb,
+        progress=not a.no_progress,
+    )
+    summary = grade_class(settings)
+    print(json.dumps(summary, indent=1))
+    print(f"report: {settings.out_dir / 'report.md'}\ngrades: {settings.out_dir / 'grades.csv'}")
+    print(f"feedback: {settings.out_dir / 'course' / 'feedback'}")
+    return 1 if summary["export_mismatches"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

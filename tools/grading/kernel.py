@@ -1,0 +1,239 @@
+"""Jupyter kernel launcher used while autograding: limits and guards, then a normal ipykernel.
+
+nbgrader starts the kernel named in the notebook ("python3"); the grading runner puts a kernelspec
+of that name first on JUPYTER_PATH whose argv runs this file. Before any student code runs it:
+
+- caps the kernel's address space (GRADING_MEM_BYTES, RLIMIT_AS; a memory bomb then raises
+  MemoryError inside the cell instead of taking the machine down), file size (RLIMIT_FSIZE) and
+  core dumps, and asks Linux to kill the kernel if nbgrader dies (no orphaned infinite loops);
+- imports torch and convlib.check, then freezes the modules the hidden tests rely on so that
+  rebinding `torch.nn.functional.conv2d` or `torch.testing.assert_close` raises instead of
+  silently changing the reference the tests compare against;
+- installs a Python audit hook (it cannot be removed by later code) that refuses to read the
+  grading files (solutions, gradebook, other submissions: GRADING_PROTECT), to write anywhere but
+  its own TMPDIR (so the course library and reference data on disk cannot be altered), to start
+  processes, to open SQLite databases, to walk the garbage collector, or to call C functions
+  through ctypes;
+- caps the text a kernel may send as output (GRADING_MAX_OUTPUT characters).
+
+It runs as a script (not `-m`) so that the kernel's sys.path does not contain the repository root.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+
+_REFUSED = "GradingPolicyError"
+
+
+def _set_limits() -> None:
+    mem = int(os.environ.get("GRADING_MEM_BYTES", "0"))
+    if mem > 0:
+        resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+    fsize = int(os.environ.get("GRADING_FSIZE_BYTES", str(256 * 2**20)))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    try:  # Linux only: die with the parent (PR_SET_PDEATHSIG = 1)
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)
+    except Exception:
+        pass
+
+
+def _preimport() -> None:
+    """Import what notebooks use before the guards go up (imports load shared libraries)."""
+    import ctypes.util  # noqa: F401  (loaded now so later lookups need no new dlopen)
+
+    import numpy  # noqa: F401
+    import torch
+    import torch.nn.functional  # noqa: F401
+    import torch.testing  # noqa: F401
+
+    try:
+        import convlib  # noqa: F401
+        import convlib.check  # noqa: F401
+    except Exception:  # convlib.check may not exist in a throwaway course
+        pass
+    torch.set_num_threads(int(os.environ.get("GRADING_TORCH_THREADS", "1")))
+
+
+class _FrozenModule(type(sys)):  # type: ignore[misc]
+    """A module whose existing attributes cannot be rebound or deleted (new names are allowed:
+    the import system binds submodules on their parent)."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        current = self.__dict__.get(name, value)
+        rebinding_submodule = (  # the import system re-binding a freshly imported submodule
+            isinstance(value, type(sys)) and value.__name__ == f"{self.__name__}.{name}"
+        )
+        if current is not value and not rebinding_submodule:
+            raise AttributeError(
+                f"{_REFUSED}: changing {self.__name__}.{name} is not allowed while grading"
+            )
+        super().__setattr__(name, value)
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(
+            f"{_REFUSED}: deleting {self.__name__}.{name} is not allowed while grading"
+        )
+
+
+def _freeze_modules() -> None:
+    prefixes = ("torch.nn.functional", "torch.testing", "convlib")
+    names = {"torch", "numpy"}
+    for name in list(sys.modules):
+        if name in names or name.startswith(prefixes):
+            module = sys.modules.get(name)
+            if module is not None and type(module) is type(sys):
+                try:
+                    module.__class__ = _FrozenModule
+                except TypeError:
+                    pass
+
+
+def _install_audit_hook() -> None:
+    protected = tuple(
+        os.path.realpath(p) for p in os.environ.get("GRADING_PROTECT", "").split(os.pathsep) if p
+    )
+    workdir = os.path.realpath(os.getcwd())
+    # the only places code may write to: its own temporary folder (TMPDIR) and /dev/shm
+    writable = tuple(
+        os.path.realpath(p) for p in (os.environ.get("TMPDIR", "/nonexistent"), "/dev/shm")
+    )
+    own_proc = f"/proc/{os.getpid()}"
+    realpath = os.path.realpath
+    fspath_types = (str, bytes)
+
+    def under(path: str, root: str) -> bool:
+        return path == root or path.startswith(root + os.sep)
+
+    def refused_path(path: object, write: bool) -> str | None:
+        if type(path) not in fspath_types:
+            return None  # file descriptors; path-like objects were converted by the caller
+        p = os.fsdecode(path)  # type: ignore[arg-type]
+        full = realpath(p)
+        if under(full, "/proc") and not under(full, own_proc) and full[6:7].isdigit():
+            return f"reading another process ({p})"
+        if write:
+            if any(under(full, root) for root in writable) or full == "/dev/null":
+                return None
+            return f"writing files ({p})"
+        if under(full, workdir) or any(under(full, root) for root in writable):
+            return None
+        for root in protected:
+            if under(full, root):
+                return f"access to grading files ({p})"
+        return None
+
+    always_refused = {
+        "subprocess.Popen": "starting a process",
+        "os.system": "starting a process",
+        "os.exec": "starting a process",
+        "os.posix_spawn": "starting a process",
+        "os.spawn": "starting a process",
+        "os.fork": "starting a process",
+        "os.forkpty": "starting a process",
+        "pty.spawn": "starting a process",
+        "gc.get_objects": "walking the garbage collector",
+        "gc.get_referrers": "walking the garbage collector",
+        "gc.get_referents": "walking the garbage collector",
+        "ctypes.dlopen": "loading a C library",
+        "ctypes.call_function": "calling C code through ctypes",
+        "ctypes.cdata": "reading raw memory through ctypes",
+        "ctypes.addressof": "reading raw memory through ctypes",
+    }
+    path_events = {
+        "os.listdir": 0,
+        "os.scandir": 0,
+        "glob.glob": 0,
+        "os.remove": 0,
+        "os.rmdir": 0,
+        "os.truncate": 0,
+        "os.chmod": 0,
+        "os.chown": 0,
+        "os.utime": 0,
+        "os.mkdir": 0,
+        "os.symlink": 1,
+        "os.link": 1,
+        "os.rename": 0,
+        "shutil.rmtree": 0,
+        "shutil.copyfile": 1,
+    }
+    writing = {
+        "os.remove",
+        "os.rmdir",
+        "os.truncate",
+        "os.chmod",
+        "os.chown",
+        "os.utime",
+        "os.mkdir",
+        "os.symlink",
+        "os.link",
+        "os.rename",
+        "shutil.rmtree",
+        "shutil.copyfile",
+    }
+
+    def hook(event: str, args: tuple) -> None:
+        if event == "open":
+            path, mode = args[0], args[1]
+            write = mode is not None and any(c in str(mode) for c in "wax+")
+            if isinstance(args[2], int) and args[2] & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+                write = True
+            why = refused_path(path, write)
+        elif event == "sqlite3.connect":
+            why = None if args and args[0] == ":memory:" else "opening a database"
+        elif event in always_refused:
+            why = always_refused[event]
+        elif event in path_events:
+            why = refused_path(args[path_events[event]], event in writing)
+            if why is None and event in ("os.rename", "os.link", "shutil.copyfile"):
+                why = refused_path(args[0], True)
+        else:
+            return
+        if why:
+            raise PermissionError(f"{_REFUSED}: {why} is not allowed while grading")
+
+    sys.addaudithook(hook)
+
+
+def _cap_output() -> None:
+    """Stop forwarding output after GRADING_MAX_OUTPUT characters (per kernel)."""
+    from ipykernel import iostream
+
+    limit = int(os.environ.get("GRADING_MAX_OUTPUT", str(2 * 2**20)))
+    original = iostream.OutStream.write
+    state = {"sent": 0, "noted": False}
+
+    def write(self: iostream.OutStream, string: str) -> int | None:  # type: ignore[name-defined]
+        room = limit - state["sent"]
+        if room <= 0:
+            if not state["noted"]:
+                state["noted"] = True
+                original(self, "\n... output truncated by the grader ...\n")
+            return len(string)
+        state["sent"] += len(string)
+        return original(self, string[:room])
+
+    iostream.OutStream.write = write  # type: ignore[method-assign]
+
+
+def main() -> None:
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
+    _set_limits()
+    _preimport()
+    _cap_output()
+    from ipykernel import kernelapp
+
+    _freeze_modules()
+    _install_audit_hook()
+    kernelapp.launch_new_instance()
+
+
+if __name__ == "__main__":
+    main()
