@@ -549,6 +549,69 @@ def check_output_size(
     )
 
 
+def check_transpose_output_size(
+    fn: Callable[..., Any],
+    size: int,
+    kernel_size: int,
+    stride: int = _UNSET,
+    padding: int = _UNSET,
+    output_padding: int = _UNSET,
+    dilation: int = _UNSET,
+    *,
+    fname: str = "conv_transpose_output_size",
+) -> None:
+    """Check a transposed-conv output-size function against ``F.conv_transpose1d``'s output."""
+    kwargs: dict[str, Any] = _explicit(
+        stride=stride, padding=padding, output_padding=output_padding, dilation=dilation
+    )
+    X = torch.zeros(1, 1, size)
+    K = torch.zeros(1, 1, kernel_size)
+    expected = int(F.conv_transpose1d(X, K, **kwargs).shape[-1])
+    check_int(
+        fn,
+        (size, kernel_size),
+        kwargs,
+        expected,
+        fname=fname,
+        hint=_shape_hint(_TRANSPOSE_FORMULA, **kwargs),
+    )
+
+
+def check_pool_output_size(
+    fn: Callable[..., Any],
+    size: int,
+    kernel_size: int,
+    stride: int | None = _UNSET,
+    padding: int = _UNSET,
+    ceil_mode: bool = _UNSET,
+    *,
+    fname: str = "pool_output_size",
+) -> None:
+    """Check a pooling output-size function against ``F.max_pool1d``'s output."""
+    kwargs: dict[str, Any] = _explicit(stride=stride, padding=padding, ceil_mode=ceil_mode)
+    expected = int(F.max_pool1d(torch.zeros(1, 1, size), kernel_size, **kwargs).shape[-1])
+    check_int(
+        fn,
+        (size, kernel_size),
+        kwargs,
+        expected,
+        fname=fname,
+        hint=_pool_hint(**kwargs),
+        forbidden=POOL_OPS | CONV_OPS,
+    )
+
+
+def count_params(module: torch.nn.Module) -> int:
+    """Number of parameters of a torch module (build it with ``device="meta"``: no memory)."""
+    return sum(p.numel() for p in module.parameters())
+
+
+def torch_reference() -> types.ModuleType:
+    """``torch.nn.functional``, after checking that nothing in it was replaced."""
+    verify_untampered()
+    return F
+
+
 def check_conv_params(
     fn: Callable[..., Any],
     in_channels: int,
@@ -1016,7 +1079,7 @@ def check_max_pool2d(
         kwargs,
         expected,
         fname=fname,
-        forbidden=POOL_OPS | UNFOLD_OPS | CONV_OPS,
+        forbidden=POOL_OPS | CONV_OPS,
         shape_hint=_pool_hint(**kwargs),
         variants=variants,
     )
@@ -1072,7 +1135,7 @@ def check_avg_pool2d(
         kwargs,
         expected,
         fname=fname,
-        forbidden=POOL_OPS | UNFOLD_OPS | CONV_OPS,
+        forbidden=POOL_OPS | CONV_OPS,
         shape_hint=_pool_hint(**kwargs),
         variants=variants,
     )

@@ -1,0 +1,133 @@
+# %% markdown id=title
+# # Exercise 10: pooling
+#
+# **Total: {total_points} points.** Chapter: {ref}`ch-10` of the book.
+#
+# - Write your code where it says `# YOUR CODE HERE` (delete the `raise NotImplementedError()` line).
+# - Each function is followed by a test cell worth the points it shows. Its visible asserts are a
+#   subset of what is graded: hidden tests run the same checks on more random inputs.
+# - The checks compare your function with `torch.nn.functional` on seeded random inputs and tell
+#   you what differs. Build everything from indexing, slicing, `sum`, `*` and `@`: calling the
+#   operation you implement (`torch.nn.functional.max_pool2d`, `avg_pool2d` and friends, or `convlib`) scores 0 for that task.
+# - Return tensors on the input's device and dtype: `X.new_zeros(shape)` creates one.
+# - Before submitting, run **Kernel > Restart & Run All**, or in a terminal
+#   `nbgrader validate ex10_pooling.ipynb`.
+
+# %% parameters id=parameters
+device = "cpu"
+
+# %% setup id=setup
+import torch
+
+import convlib.check as check
+
+# The environment variable CONVLIB_DEVICE (e.g. "cuda"), if set, wins over the parameter above.
+device = check.device(device)
+
+# %% markdown id=md_pool_size
+# ## 1. Pooling output size (2 points)
+#
+# Pooling slides a window like a convolution, with two differences: `stride` defaults to
+# `kernel_size` (windows do not overlap), and `ceil_mode=True` rounds the division up instead of
+# down, keeping a last partial window as long as it starts inside the input or the left padding
+# (not in the right padding):
+#
+# $$\text{out} = \left\lfloor \frac{\text{size} + 2\,\text{padding} - \text{kernel\_size}}{\text{stride}} \right\rfloor + 1 \quad (\lceil\cdot\rceil \text{ with ceil\_mode}).$$
+#
+# Write `pool_output_size` (padding is at most half the kernel size).
+
+# %% solution id=pool_output_size
+def pool_output_size(size: int, kernel_size: int, stride: int | None = None, padding: int = 0, ceil_mode: bool = False) -> int:
+    """Length of a pooling output along one axis, as torch computes it."""
+    ### BEGIN SOLUTION
+    stride = kernel_size if stride is None else stride
+    span = size + 2 * padding - kernel_size
+    out = (span + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1  # the last window would start in the right padding
+    return out
+    ### END SOLUTION
+
+# %% test id=test_pool_output_size points=2
+check.check_pool_output_size(pool_output_size, 4, 2)
+check.check_pool_output_size(pool_output_size, 5, 3, stride=2, padding=1)
+check.check_pool_output_size(pool_output_size, 5, 2, ceil_mode=True)
+### BEGIN HIDDEN TESTS
+for size, k, s, p, ceil in [(7, 3, None, 0, False), (7, 3, None, 1, True), (6, 2, 3, 1, True), (10, 4, 3, 2, True), (9, 3, 1, 1, False), (4, 2, 2, 1, True)]:
+    check.check_pool_output_size(pool_output_size, size, k, stride=s, padding=p, ceil_mode=ceil)
+### END HIDDEN TESTS
+
+# %% markdown id=md_max_pool
+# ## 2. Max pooling (3 points)
+#
+# Write `max_pool2d(X, kernel_size, stride=None, padding=0, ceil_mode=False)` for `X: (N, C, H, W)`
+# and int arguments, equal to `torch.nn.functional.max_pool2d`. Every channel is pooled on its
+# own. Pad with `-inf` (so padding never wins) and use your `pool_output_size` for the shape; a
+# window may stick out past the padded input when `ceil_mode=True`: take the max of the part
+# inside.
+
+# %% solution id=max_pool2d
+def max_pool2d(X: torch.Tensor, kernel_size: int, stride: int | None = None, padding: int = 0, ceil_mode: bool = False) -> torch.Tensor:
+    """X: (N, C, H, W) -> (N, C, out_h, out_w), the max of every window."""
+    ### BEGIN SOLUTION
+    k, s, p = kernel_size, (kernel_size if stride is None else stride), padding
+    N, C, H, W = X.shape
+    out_h = pool_output_size(H, k, s, p, ceil_mode)
+    out_w = pool_output_size(W, k, s, p, ceil_mode)
+    Xp = X.new_full((N, C, H + 2 * p, W + 2 * p), float("-inf"))
+    Xp[:, :, p : p + H, p : p + W] = X
+    Y = X.new_zeros((N, C, out_h, out_w))
+    for i in range(out_h):
+        for j in range(out_w):
+            window = Xp[:, :, i * s : i * s + k, j * s : j * s + k]
+            Y[:, :, i, j] = window.amax(dim=(2, 3))
+    return Y
+    ### END SOLUTION
+
+# %% test id=test_max_pool2d points=3
+X = check.randn(1, 2, 4, 4, seed=1, device=device)
+check.check_max_pool2d(max_pool2d, X, 2)
+check.check_max_pool2d(max_pool2d, X, 3, stride=1, padding=1)
+check.check_max_pool2d(max_pool2d, check.randn(1, 1, 5, 5, seed=2, device=device), 2, ceil_mode=True)
+### BEGIN HIDDEN TESTS
+for seed, (xs, k, s, p, ceil) in enumerate([((2, 3, 6, 6), 3, 2, 1, False), ((1, 2, 7, 5), 2, None, 1, True), ((1, 1, 3, 3), 3, None, 0, False), ((2, 1, 8, 9), 4, 3, 2, True)]):
+    check.check_max_pool2d(max_pool2d, check.randn(*xs, seed=10 + seed, device=device), k, stride=s, padding=p, ceil_mode=ceil)
+### END HIDDEN TESTS
+
+# %% markdown id=md_avg_pool
+# ## 3. Average pooling and the padding question (3 points)
+#
+# Write `avg_pool2d(X, kernel_size, stride=None, padding=0, count_include_pad=True)` (no
+# `ceil_mode`), equal to `torch.nn.functional.avg_pool2d`. Padding adds zeros; with
+# `count_include_pad=True` every window is divided by `kernel_size**2`, with `False` by the number of
+# real (non-padding) pixels it covers.
+
+# %% solution id=avg_pool2d
+def avg_pool2d(X: torch.Tensor, kernel_size: int, stride: int | None = None, padding: int = 0, count_include_pad: bool = True) -> torch.Tensor:
+    """X: (N, C, H, W) -> (N, C, out_h, out_w), the mean of every window."""
+    ### BEGIN SOLUTION
+    k, s, p = kernel_size, (kernel_size if stride is None else stride), padding
+    N, C, H, W = X.shape
+    out_h, out_w = (H + 2 * p - k) // s + 1, (W + 2 * p - k) // s + 1
+    Xp = X.new_zeros((N, C, H + 2 * p, W + 2 * p))
+    Xp[:, :, p : p + H, p : p + W] = X
+    real = X.new_zeros((H + 2 * p, W + 2 * p))
+    real[p : p + H, p : p + W] = 1
+    Y = X.new_zeros((N, C, out_h, out_w))
+    for i in range(out_h):
+        for j in range(out_w):
+            rows, cols = slice(i * s, i * s + k), slice(j * s, j * s + k)
+            count = k * k if count_include_pad else real[rows, cols].sum()
+            Y[:, :, i, j] = Xp[:, :, rows, cols].sum(dim=(2, 3)) / count
+    return Y
+    ### END SOLUTION
+
+# %% test id=test_avg_pool2d points=3
+X = check.randn(1, 2, 5, 5, seed=3, device=device)
+check.check_avg_pool2d(avg_pool2d, X, 2)
+check.check_avg_pool2d(avg_pool2d, X, 3, stride=2, padding=1)
+check.check_avg_pool2d(avg_pool2d, X, 3, stride=2, padding=1, count_include_pad=False)
+### BEGIN HIDDEN TESTS
+for seed, (xs, k, s, p, inc) in enumerate([((2, 3, 6, 6), 2, 1, 1, False), ((1, 1, 7, 4), 3, None, 1, True), ((1, 2, 8, 8), 4, 2, 2, False)]):
+    check.check_avg_pool2d(avg_pool2d, check.randn(*xs, seed=20 + seed, device=device), k, stride=s, padding=p, count_include_pad=inc)
+### END HIDDEN TESTS
