@@ -170,10 +170,11 @@ def bilinear_sample(image: torch.Tensor, py: torch.Tensor, px: torch.Tensor) -> 
     ):
         y, x = y0 + dy, x0 + dx
         inside = near & (y >= 0) & (y <= H - 1) & (x >= 0) & (x <= W - 1)
-        # Clamp before converting to integers, so far-away points become a safe index (weight 0).
-        index = (y.clamp(0, H - 1) * W + x.clamp(0, W - 1)).long()
+        # Clamp (and map NaN to 0) before converting to integers, so that points outside the
+        # input give a safe index; their weight is then set to 0 (where, not *, so inf stays out).
+        index = (y.clamp(0, H - 1) * W + x.clamp(0, W - 1)).nan_to_num(0.0).long()
         values = flat.gather(2, index[:, None, :].expand(B, C, -1))
-        out = out + values * (weight * inside)[:, None, :]
+        out = out + values * torch.where(inside, weight, 0.0)[:, None, :]
     return out
 
 

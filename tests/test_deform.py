@@ -255,6 +255,17 @@ def test_points_one_pixel_outside_read_zero() -> None:
     torch.testing.assert_close(bilinear_sample(image, py, px), expected, **TIGHT)
 
 
+def test_far_and_infinite_offsets_read_zero() -> None:
+    # Taps sent far outside or to +-inf read 0, as in torchvision (NaN reads 0 too): only bias left.
+    X = torch.randn(1, 2, 4, 4, dtype=torch.float64)
+    K = torch.randn(3, 2, 2, 2, dtype=torch.float64)
+    bias = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
+    expected = bias[None, :, None, None].expand(1, 3, 3, 3)
+    for value in (1e30, -1e30, float("inf"), float("-inf"), float("nan")):
+        offset = torch.full((1, 8, 3, 3), value, dtype=torch.float64)
+        torch.testing.assert_close(deform_conv2d(X, offset, K, bias), expected, **TIGHT)
+
+
 # ---------------------------------------------------------------------------------------------
 # Gradients
 # ---------------------------------------------------------------------------------------------
