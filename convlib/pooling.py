@@ -19,6 +19,8 @@ PyTorch's rules, kept exactly:
   channel (``h * W + w`` in 2D). Ties go to the first maximum in row-major window order, a NaN wins
   (the last NaN met), and a window whose maximum is ``-inf`` points at its first position that is
   not in the left padding, as PyTorch does.
+
+Inputs must be floating point (PyTorch's max_pool2d/3d also take integer tensors; convlib does not).
 """
 
 from __future__ import annotations
