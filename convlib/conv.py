@@ -39,7 +39,7 @@ from ._args import (
 )
 from .padding import pad
 from .shapes import conv_output_size, conv_transpose_output_size, same_padding
-from .unfold import _fold_nd, _sliding_windows
+from .unfold import _fold_nd, _windows
 
 __all__ = [
     "conv1d",
@@ -280,13 +280,14 @@ def _conv_nd_windows(
     g = args.groups
     if any(left or right for left, right in args.padding):
         X = pad(X, _flat_pad(args.padding))
-    windows = _sliding_windows(X, kernel, args.stride, args.dilation)  # (N, C_in, *out, *k)
-    windows = windows.view(N, g, in_channels // g, *args.output_size, *kernel)
+    # (N, C_in, *out, *k), split into groups
+    W = _windows(X, kernel, args.stride, args.dilation)
+    W = W.view(N, g, in_channels // g, *args.output_size, *kernel)
     Kg = K.view(g, out_channels // g, in_channels // g, *kernel)
     pos, taps = _einsum_letters(dims)
     # sum over the input channels of the group (c) and every kernel tap
     # (kernel first: einsum then picks a faster matmul layout)
-    Y = torch.einsum(f"goc{taps},ngc{pos}{taps}->ngo{pos}", Kg, windows)
+    Y = torch.einsum(f"goc{taps},ngc{pos}{taps}->ngo{pos}", Kg, W)
     return _add_bias(Y.reshape(N, out_channels, *args.output_size), bias)
 
 

@@ -13,6 +13,7 @@ columns back with one ``index_add``).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
@@ -85,6 +86,44 @@ def _fold_nd(
     return Y.view(N, C, *full_size)
 
 
+class _Windows(torch.autograd.Function):
+    """``_sliding_windows`` with a backward that scatter-adds with ``_fold_nd``.
+
+    Autograd could differentiate ``as_strided`` itself, but its generic rule for overlapping
+    windows is several times slower than adding each window's gradient back into place.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        X: torch.Tensor,
+        kernel_size: tuple[int, ...],
+        stride: tuple[int, ...],
+        dilation: tuple[int, ...],
+    ) -> torch.Tensor:
+        ctx.geometry = (tuple(X.shape[2:]), stride, dilation)
+        return _sliding_windows(X, kernel_size, stride, dilation)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, None, None, None]:
+        size, stride, dilation = ctx.geometry
+        dims = len(size)
+        # (N, C, *out, *k) -> (N, C, *k, *out), the layout _fold_nd takes
+        order = (0, 1, *range(2 + dims, 2 + 2 * dims), *range(2, 2 + dims))
+        return _fold_nd(grad.permute(order), size, stride, dilation), None, None, None
+
+
+def _windows(
+    X: torch.Tensor,
+    kernel_size: tuple[int, ...],
+    stride: tuple[int, ...],
+    dilation: tuple[int, ...],
+) -> torch.Tensor:
+    """Differentiable view of all windows of X: (N, C, *spatial) -> (N, C, *out, *kernel_size)."""
+    out: torch.Tensor = _Windows.apply(X, kernel_size, stride, dilation)
+    return out
+
+
 def _unfold_args(
     kernel_size: IntOrTuple, dilation: IntOrTuple, padding: IntOrTuple, stride: IntOrTuple
 ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
@@ -126,8 +165,8 @@ def unfold(
         X = X.unsqueeze(0)
     N, C = X.shape[:2]
     X = pad(X, (pads[1], pads[1], pads[0], pads[0]))
-    windows = _sliding_windows(X, kernel, strides, dil)  # (N, C, out_h, out_w, kh, kw)
-    cols = windows.permute(0, 1, 4, 5, 2, 3).reshape(N, C * kernel[0] * kernel[1], out_h * out_w)
+    view = _windows(X, kernel, strides, dil)  # (N, C, out_h, out_w, kh, kw)
+    cols = view.permute(0, 1, 4, 5, 2, 3).reshape(N, C * kernel[0] * kernel[1], out_h * out_w)
     return cols.squeeze(0) if unbatched else cols
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pytest
@@ -20,6 +21,9 @@ LOOP = {1: reference.conv1d, 2: reference.conv2d, 3: reference.conv3d}
 TORCH = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 TIGHT = {"atol": 1e-10, "rtol": 1e-10}  # float64
 LOOSE = {"atol": 1e-4, "rtol": 1e-4}  # float32: different summation orders
+# the default dispatch (convlib.algorithms picks one) and convlib.conv's own windows + einsum path
+ALGORITHMS = ["auto", "windows"]
+WINDOWS2D = functools.partial(convlib.conv2d, algorithm="windows")
 
 
 def per_dim(draw: st.DrawFn, values: list[int]) -> int | tuple[int, ...]:
@@ -132,9 +136,10 @@ def test_fast_matches_torch_float64(case: dict[str, Any]) -> None:
     X, K, b = make_tensors(case)
     dims = case["dims"]
     expected = TORCH[dims](X, K, b, **case["kwargs"])
-    actual = FAST[dims](X, K, b, **case["kwargs"])
-    assert actual.shape == expected.shape
-    torch.testing.assert_close(actual, expected, **TIGHT)
+    for algorithm in ALGORITHMS:
+        actual = FAST[dims](X, K, b, **case["kwargs"], algorithm=algorithm)
+        assert actual.shape == expected.shape
+        torch.testing.assert_close(actual, expected, **TIGHT)
 
 
 @settings(max_examples=25)
@@ -152,7 +157,9 @@ def test_fast_matches_torch_float32(case: dict[str, Any]) -> None:
     X, K, b = make_tensors(case, torch.float32)
     dims = case["dims"]
     expected = TORCH[dims](X, K, b, **case["kwargs"])
-    torch.testing.assert_close(FAST[dims](X, K, b, **case["kwargs"]), expected, **LOOSE)
+    for algorithm in ALGORITHMS:
+        actual = FAST[dims](X, K, b, **case["kwargs"], algorithm=algorithm)
+        torch.testing.assert_close(actual, expected, **LOOSE)
 
 
 @settings(max_examples=25)
@@ -161,12 +168,16 @@ def test_fast_gradients_match_torch(case: dict[str, Any]) -> None:
     X, K, b = make_tensors(case)
     dims = case["dims"]
     leaves = [t.requires_grad_() for t in (X, K, b) if t is not None]
-    Y = FAST[dims](X, K, b, **case["kwargs"])
-    upstream = torch.randn(Y.shape, generator=torch.Generator().manual_seed(1), dtype=Y.dtype)
-    ours = torch.autograd.grad(Y, leaves, upstream)
-    theirs = torch.autograd.grad(TORCH[dims](X, K, b, **case["kwargs"]), leaves, upstream)
-    for g_ours, g_torch in zip(ours, theirs, strict=True):
-        torch.testing.assert_close(g_ours, g_torch, **TIGHT)
+    expected = TORCH[dims](X, K, b, **case["kwargs"])
+    upstream = torch.randn(
+        expected.shape, generator=torch.Generator().manual_seed(1), dtype=X.dtype
+    )
+    theirs = torch.autograd.grad(expected, leaves, upstream)
+    for algorithm in ALGORITHMS:
+        Y = FAST[dims](X, K, b, **case["kwargs"], algorithm=algorithm)
+        ours = torch.autograd.grad(Y, leaves, upstream)
+        for g_ours, g_torch in zip(ours, theirs, strict=True):
+            torch.testing.assert_close(g_ours, g_torch, **TIGHT)
 
 
 # --- specific forms ----------------------------------------------------------------------------
@@ -181,7 +192,7 @@ def test_same_padding_even_kernels_match_torch(kernel: Any, dilation: Any) -> No
     K = torch.randn(4, 3, kh, kw, dtype=torch.float64)
     expected = F.conv2d(X, K, padding="same", dilation=dilation)
     assert expected.shape[-2:] == X.shape[-2:]
-    for conv2d in (convlib.conv2d, reference.conv2d):
+    for conv2d in (convlib.conv2d, WINDOWS2D, reference.conv2d):
         torch.testing.assert_close(
             conv2d(X, K, padding="same", dilation=dilation), expected, **TIGHT
         )
@@ -190,9 +201,10 @@ def test_same_padding_even_kernels_match_torch(kernel: Any, dilation: Any) -> No
 def test_non_contiguous_inputs() -> None:
     X = torch.randn(2, 3, 6, 5, dtype=torch.float64).transpose(2, 3)  # (2, 3, 5, 6), strided
     K = torch.randn(3, 4, 3, 3, dtype=torch.float64).transpose(0, 1)  # (4, 3, 3, 3), strided
-    torch.testing.assert_close(convlib.conv2d(X, K, padding=1), F.conv2d(X, K, padding=1), **TIGHT)
-    X = X.contiguous(memory_format=torch.channels_last)
-    torch.testing.assert_close(convlib.conv2d(X, K, stride=2), F.conv2d(X, K, stride=2), **TIGHT)
+    for conv2d in (convlib.conv2d, WINDOWS2D):
+        torch.testing.assert_close(conv2d(X, K, padding=1), F.conv2d(X, K, padding=1), **TIGHT)
+        X_last = X.contiguous(memory_format=torch.channels_last)
+        torch.testing.assert_close(conv2d(X_last, K, stride=2), F.conv2d(X, K, stride=2), **TIGHT)
 
 
 def test_empty_batch() -> None:
@@ -219,8 +231,9 @@ DEVICE_CASES = [
 ]
 
 
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
 @pytest.mark.parametrize(("dims", "kwargs"), DEVICE_CASES)
-def test_fast_on_device(device: str, dims: int, kwargs: dict[str, Any]) -> None:
+def test_fast_on_device(device: str, dims: int, kwargs: dict[str, Any], algorithm: str) -> None:
     groups = kwargs.get("groups", 1)
     gen = torch.Generator().manual_seed(dims)
     X = torch.randn((2, 4) + (6,) * dims, generator=gen, dtype=torch.float64).to(device)
@@ -229,7 +242,7 @@ def test_fast_on_device(device: str, dims: int, kwargs: dict[str, Any]) -> None:
     X.requires_grad_()
     K.requires_grad_()
     b.requires_grad_()
-    Y = FAST[dims](X, K, b, **kwargs)
+    Y = FAST[dims](X, K, b, **kwargs, algorithm=algorithm)
     expected = TORCH[dims](X, K, b, **kwargs)
     assert Y.device == X.device
     torch.testing.assert_close(Y, expected, **TIGHT)
