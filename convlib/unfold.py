@@ -82,7 +82,8 @@ def _fold_nd(
         coord = taps.view(shape_tap) + starts.view(shape_block)
         index = index * full_size[dim] + coord
     Y = cols.new_zeros(N, C, math.prod(full_size))
-    Y = Y.index_add(2, index.reshape(-1), cols.reshape(N, C, -1))
+    index = index.reshape(-1)
+    Y = Y.index_add(2, index, cols.reshape(N, C, index.numel()))  # explicit size: N may be 0
     return Y.view(N, C, *full_size)
 
 

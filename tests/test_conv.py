@@ -215,6 +215,14 @@ def test_empty_batch() -> None:
     )
 
 
+def test_complex_dtype() -> None:
+    X = torch.randn(2, 2, 5, 4, dtype=torch.complex128)
+    K = torch.randn(3, 2, 3, 2, dtype=torch.complex128)
+    expected = F.conv2d(X, K, padding=1)
+    for conv2d in (convlib.conv2d, WINDOWS2D, reference.conv2d):
+        torch.testing.assert_close(conv2d(X, K, padding=1), expected, **TIGHT)
+
+
 def test_output_size_comes_from_shapes() -> None:
     # The op and the published formula agree (one source of truth).
     X = torch.zeros(1, 1, 11, 9)

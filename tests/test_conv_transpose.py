@@ -205,6 +205,23 @@ def test_fast_on_device(device: str, dims: int, kwargs: dict[str, Any]) -> None:
         torch.testing.assert_close(ours, theirs, **TIGHT)
 
 
+def test_empty_batch() -> None:
+    X = torch.zeros(0, 2, 3, 3)
+    K = torch.zeros(2, 3, 2, 2)
+    assert (
+        convlib.conv_transpose2d(X, K, stride=2).shape == F.conv_transpose2d(X, K, stride=2).shape
+    )
+
+
+def test_complex_dtype() -> None:
+    X = torch.randn(2, 2, 4, 3, dtype=torch.complex128)
+    K = torch.randn(2, 3, 3, 2, dtype=torch.complex128)
+    expected = F.conv_transpose2d(X, K, stride=2, padding=1)
+    torch.testing.assert_close(
+        convlib.conv_transpose2d(X, K, stride=2, padding=1), expected, **TIGHT
+    )
+
+
 def test_gradcheck_fast_path() -> None:
     X = torch.randn(2, 4, 3, 4, dtype=torch.float64, requires_grad=True)
     K = torch.randn(4, 3, 3, 2, dtype=torch.float64, requires_grad=True)

@@ -123,6 +123,13 @@ def test_fold_is_adjoint_of_unfold(case: dict[str, Any]) -> None:
     torch.testing.assert_close(lhs, rhs, **TIGHT)
 
 
+def test_empty_batch() -> None:
+    X = torch.zeros(0, 2, 3, 3)
+    cols = convlib.unfold(X, 2)
+    assert cols.shape == F.unfold(X, 2).shape
+    assert convlib.fold(cols, (3, 3), 2).shape == (0, 2, 3, 3)
+
+
 def test_on_device(device: str) -> None:
     X = torch.randn(2, 3, 7, 6, dtype=torch.float64, device=device)
     kwargs = {"kernel_size": (3, 2), "dilation": (1, 2), "padding": 1, "stride": (2, 1)}
