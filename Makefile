@@ -46,8 +46,9 @@ lint: $(STAMP)  ## ruff and mypy on the library and tests
 bench: $(STAMP)  ## benchmark every convlib path against torch; writes CSV and plots
 	$(PY) -m convlib.bench
 
-grade: $(STAMP)  ## autograde a class folder: make grade CLASS=path/to/submitted [device=cuda]
-	@echo "grading is added with the exercises"; exit 1
+grade: $(STAMP)  ## autograde a class folder: make grade CLASS=path/to/submitted [device=cuda] [OUT=dir] [JOBS=n]
+	@test -n "$(CLASS)" || { echo "usage: make grade CLASS=path/to/submitted [device=cuda] [OUT=dir] [JOBS=n]"; exit 2; }
+	$(PY) -m tools.grading "$(CLASS)" --device $(or $(device),cpu) $(if $(OUT),--out "$(OUT)") $(if $(JOBS),--jobs $(JOBS))
 
 clean:  ## remove the built site and caches (keeps .venv)
 	rm -rf _build .pytest_cache .hypothesis
