@@ -150,9 +150,18 @@ def _draw_cells(
                     ha="center",
                     va="center",
                     fontsize=fontsize,
+                    color=_text_color(color),
                 )
         patches.append(row)
     return patches
+
+
+def _text_color(face: str) -> str:
+    """White numbers on dark cells, black on light ones (relative luminance)."""
+    from matplotlib.colors import to_rgb
+
+    r, g, b = to_rgb(face)
+    return "white" if 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.4 else "black"
 
 
 def _frame_axes(ax: Axes, width: float, height: float) -> None:
