@@ -223,9 +223,9 @@ def test_complex_dtype() -> None:
 
 
 def test_gradcheck_fast_path() -> None:
-    X = torch.randn(2, 4, 3, 4, dtype=torch.float64, requires_grad=True)
-    K = torch.randn(4, 3, 3, 2, dtype=torch.float64, requires_grad=True)
-    b = torch.randn(6, dtype=torch.float64, requires_grad=True)
+    X = torch.randn(1, 4, 2, 3, dtype=torch.float64, requires_grad=True)
+    K = torch.randn(4, 2, 3, 2, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(4, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(
         lambda x, k, bb: convlib.conv_transpose2d(
             x, k, bb, stride=(2, 3), padding=1, output_padding=(1, 0), groups=2, dilation=(1, 2)
