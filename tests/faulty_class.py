@@ -119,72 +119,153 @@ def build(dest: Path) -> dict[str, Expected]:
     add("correct_2", answered(good), Expected(FULL, "graded", "fully correct"))
     add("zoë_müller", answered(good), Expected(FULL, "graded", "non-ASCII student id"))
     add("李雷", answered(good), Expected(FULL, "graded", "non-ASCII student id"))
-    add("partial_1", answered({**good, "conv2d": bad["conv2d"]}),
-        Expected(_scores(conv2d=0), "graded", "partially correct (conv2d wrong)"))
-    add("partial_2", answered({**good, "convolve2d": bad["convolve2d"], "learn_kernel": bad["learn_kernel"]}),
-        Expected(_scores(convolve2d=0, learn_kernel=0), "graded", "partially correct (2 wrong)"))
+    add(
+        "partial_1",
+        answered({**good, "conv2d": bad["conv2d"]}),
+        Expected(_scores(conv2d=0), "graded", "partially correct (conv2d wrong)"),
+    )
+    add(
+        "partial_2",
+        answered({**good, "convolve2d": bad["convolve2d"], "learn_kernel": bad["learn_kernel"]}),
+        Expected(_scores(convolve2d=0, learn_kernel=0), "graded", "partially correct (2 wrong)"),
+    )
     # corr2d wrong breaks the two tasks that call it as well
-    add("partial_3", answered({**good, "corr2d": bad["corr2d"]}),
-        Expected(_scores(corr2d=0, convolve2d=0, learn_kernel=0), "graded", "partially correct (corr2d wrong)"))
-    add("partial_4", answered({**good, "learn_kernel": bad["learn_kernel"]}),
-        Expected(_scores(learn_kernel=0), "graded", "partially correct (learn_kernel wrong)"))
+    add(
+        "partial_3",
+        answered({**good, "corr2d": bad["corr2d"]}),
+        Expected(
+            _scores(corr2d=0, convolve2d=0, learn_kernel=0),
+            "graded",
+            "partially correct (corr2d wrong)",
+        ),
+    )
+    add(
+        "partial_4",
+        answered({**good, "learn_kernel": bad["learn_kernel"]}),
+        Expected(_scores(learn_kernel=0), "graded", "partially correct (learn_kernel wrong)"),
+    )
     add("all_wrong", answered(bad), Expected(ZERO, "graded", "all wrong"))
-    add("unchanged", released(), Expected(ZERO, "graded", "unchanged (no answer)", note="unchanged"))
+    add(
+        "unchanged", released(), Expected(ZERO, "graded", "unchanged (no answer)", note="unchanged")
+    )
 
     # ---- code that breaks
-    add("syntax_error", answered({**good, "conv2d": good["conv2d"].replace("):", ")", 1)}),
-        Expected(_scores(conv2d=0), "graded", "syntax error in one answer"))
-    add("exception_at_import",
+    add(
+        "syntax_error",
+        answered({**good, "conv2d": good["conv2d"].replace("):", ")", 1)}),
+        Expected(_scores(conv2d=0), "graded", "syntax error in one answer"),
+    )
+    add(
+        "exception_at_import",
         answered({**good, "corr2d": 'raise RuntimeError("half-finished")\n' + good["corr2d"]}),
-        Expected(_scores(corr2d=0, convolve2d=0, learn_kernel=0), "graded",
-                 "exception when the answer cell runs"))
+        Expected(
+            _scores(corr2d=0, convolve2d=0, learn_kernel=0),
+            "graded",
+            "exception when the answer cell runs",
+        ),
+    )
     loop = good["corr2d"].replace('"""\n', '"""\n    while True:\n        pass\n', 1)
-    add("infinite_loop", answered({**good, "corr2d": loop}),
-        Expected(_scores(corr2d=0, convolve2d=0, learn_kernel=0), "timed_out",
-                 "infinite loop (per-cell timeout)", note="time limit"))
+    add(
+        "infinite_loop",
+        answered({**good, "corr2d": loop}),
+        Expected(
+            _scores(corr2d=0, convolve2d=0, learn_kernel=0),
+            "timed_out",
+            "infinite loop (per-cell timeout)",
+            note="time limit",
+        ),
+    )
     bomb = good["corr2d"].replace(
-        '"""\n', '"""\n    hog = [bytearray(2**26) for _ in range(10**6)]\n', 1)
-    add("memory_bomb", answered({**good, "corr2d": bomb}),
-        Expected(_scores(corr2d=0, convolve2d=0, learn_kernel=0), "graded",
-                 "allocates memory without end (kernel memory cap)"))
+        '"""\n', '"""\n    hog = [bytearray(2**26) for _ in range(10**6)]\n', 1
+    )
+    add(
+        "memory_bomb",
+        answered({**good, "corr2d": bomb}),
+        Expected(
+            _scores(corr2d=0, convolve2d=0, learn_kernel=0),
+            "graded",
+            "allocates memory without end (kernel memory cap)",
+        ),
+    )
     crash = good["conv2d"].replace(
-        '"""\n', '"""\n    import numpy as np\n    a = np.zeros(1)\n'
-        "    np.lib.stride_tricks.as_strided(a, shape=(10**9,), strides=(10**6,)).sum()\n", 1)
-    add("segfault", answered({**good, "conv2d": crash}),
-        Expected(ZERO, "crashed", "kills its kernel (segfault)", note="kernel died"))
-    add("prints_megabytes", answered({**good, "corr2d": good["corr2d"] + '\nprint("x" * 6_000_000)\n'}),
-        Expected(FULL, "graded", "prints megabytes of output"))
+        '"""\n',
+        '"""\n    import numpy as np\n    a = np.zeros(1)\n'
+        "    np.lib.stride_tricks.as_strided(a, shape=(10**9,), strides=(10**6,)).sum()\n",
+        1,
+    )
+    add(
+        "segfault",
+        answered({**good, "conv2d": crash}),
+        Expected(ZERO, "crashed", "kills its kernel (segfault)", note="kernel died"),
+    )
+    add(
+        "prints_megabytes",
+        answered({**good, "corr2d": good["corr2d"] + '\nprint("x" * 6_000_000)\n'}),
+        Expected(FULL, "graded", "prints megabytes of output"),
+    )
 
     # ---- what was handed in
     nb = answered(good)
     nb.cells = [c for c in nb.cells if not c.metadata.get("nbgrader", {}).get("grade")]
-    add("deleted_tests_correct", nb, Expected(FULL, "tampered", "deleted test cells, right answers",
-                                              note="deleted"))
+    add(
+        "deleted_tests_correct",
+        nb,
+        Expected(FULL, "tampered", "deleted test cells, right answers", note="deleted"),
+    )
     nb = answered(bad)
     nb.cells = [c for c in nb.cells if not c.metadata.get("nbgrader", {}).get("grade")]
-    add("deleted_tests_wrong", nb, Expected(ZERO, "tampered", "deleted test cells, wrong answers",
-                                            note="deleted"))
+    add(
+        "deleted_tests_wrong",
+        nb,
+        Expected(ZERO, "tampered", "deleted test cells, wrong answers", note="deleted"),
+    )
     nb = answered(good)
     nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "corr2d"]
-    add("deleted_answer", nb, Expected(_scores(corr2d=0, convolve2d=0, learn_kernel=0), "tampered",
-                                       "deleted an answer cell", note="deleted"))
+    add(
+        "deleted_answer",
+        nb,
+        Expected(
+            _scores(corr2d=0, convolve2d=0, learn_kernel=0),
+            "tampered",
+            "deleted an answer cell",
+            note="deleted",
+        ),
+    )
     nb = answered(bad)
     for gid in TASKS:
         cell(nb, gid).source = "pass  # tests? what tests?"
-    add("edited_tests", nb, Expected(ZERO, "tampered", "edited visible test cells, wrong answers",
-                                     note="locked cell edited"))
+    add(
+        "edited_tests",
+        nb,
+        Expected(
+            ZERO, "tampered", "edited visible test cells, wrong answers", note="locked cell edited"
+        ),
+    )
     nb = answered(good)
     cell(nb, "test_conv2d").source += "\nprint('I was here')"
-    add("edited_test_correct", nb, Expected(FULL, "tampered", "edited a test cell, right answers "
-                                            "(restored, no penalty)", note="locked cell edited"))
+    add(
+        "edited_test_correct",
+        nb,
+        Expected(
+            FULL,
+            "tampered",
+            "edited a test cell, right answers (restored, no penalty)",
+            note="locked cell edited",
+        ),
+    )
     nb = answered(bad)
     for gid in TASKS:  # forge the metadata and a matching checksum: unlocked, 100 points
         c = cell(nb, gid)
         c.source = "pass"
         c.metadata.nbgrader.update(locked=False, points=100)
         c.metadata.nbgrader["checksum"] = compute_checksum(c)
-    add("forged_checksums", nb, Expected(ZERO, "tampered", "edited test cells + nbgrader metadata "
-                                         "and checksums", note="metadata"))
+    add(
+        "forged_checksums",
+        nb,
+        Expected(
+            ZERO, "tampered", "edited test cells + nbgrader metadata and checksums", note="metadata"
+        ),
+    )
     nb = answered(bad)
     for gid in TASKS:
         cell(nb, gid).metadata.nbgrader["grade_id"] = f"{gid}_mine"
@@ -193,74 +274,126 @@ def build(dest: Path) -> dict[str, Expected]:
     nb = answered(bad)
     cell(nb, "corr2d").source = bad["corr2d"] + "\n### BEGIN HIDDEN TESTS\n### END HIDDEN TESTS"
     cell(nb, "test_corr2d").source += "\n### BEGIN HIDDEN TESTS\npass\n### END HIDDEN TESTS"
-    add("edited_hidden_markers", nb, Expected(ZERO, "tampered", "added hidden-test markers",
-                                              note="locked cell edited"))
+    add(
+        "edited_hidden_markers",
+        nb,
+        Expected(ZERO, "tampered", "added hidden-test markers", note="locked cell edited"),
+    )
     p = add("corrupted_json", None, Expected(ZERO, "invalid", "invalid JSON", note="invalid"))
     text = json.dumps(nbformat.v4.new_notebook())
     p.write_text(text[: len(text) // 2], encoding="utf-8")
-    p = add("not_a_notebook", None, Expected(ZERO, "invalid", "valid JSON, not a notebook",
-                                             note="invalid"))
+    p = add(
+        "not_a_notebook",
+        None,
+        Expected(ZERO, "invalid", "valid JSON, not a notebook", note="invalid"),
+    )
     p.write_text('{"cells": 3}', encoding="utf-8")
     (dest / "empty_folder" / A).mkdir(parents=True)
-    exp["empty_folder"] = Expected(ZERO, "missing", "assignment folder without the notebook",
-                                   note="missing")
+    exp["empty_folder"] = Expected(
+        ZERO, "missing", "assignment folder without the notebook", note="missing"
+    )
     (dest / "no_folder").mkdir(parents=True)
-    exp["no_folder"] = Expected(ZERO, "missing", "student without the assignment folder",
-                                note="no submission")
-    p = add("extra_notebook", answered(good), Expected(FULL, "graded", "an extra notebook",
-                                                      note="ignored extra file"))
+    exp["no_folder"] = Expected(
+        ZERO, "missing", "student without the assignment folder", note="no submission"
+    )
+    p = add(
+        "extra_notebook",
+        answered(good),
+        Expected(FULL, "graded", "an extra notebook", note="ignored extra file"),
+    )
     nbformat.write(released(), p.with_name("scratch.ipynb"))
-    add("renamed_notebook", answered(good), Expected(FULL, "graded", "renamed notebook",
-                                                    note="renamed"), name=f"{A} (1)")
-    p = add("shadow_module", answered(bad), Expected(ZERO, "graded",
-            "wrong answers + a fake convlib/check.py next to the notebook", note="ignored extra"))
+    add(
+        "renamed_notebook",
+        answered(good),
+        Expected(FULL, "graded", "renamed notebook", note="renamed"),
+        name=f"{A} (1)",
+    )
+    p = add(
+        "shadow_module",
+        answered(bad),
+        Expected(
+            ZERO,
+            "graded",
+            "wrong answers + a fake convlib/check.py next to the notebook",
+            note="ignored extra",
+        ),
+    )
     fake = p.parent / "convlib"
     fake.mkdir()
     (fake / "__init__.py").write_text("")
     (fake / "check.py").write_text("def __getattr__(name):\n    return lambda *a, **k: None\n")
 
     # ---- cheating
-    cheat = good["corr2d"].split('"""\n')[0] + '"""\n' + (
-        "    import torch.nn.functional as F\n"
-        "    return F.conv2d(X[None, None], K[None, None])[0, 0]\n")
-    add("calls_torch_op", answered({**good, "corr2d": cheat}),
-        Expected(_scores(corr2d=0, convolve2d=0), "tampered",
-                 "corr2d calls F.conv2d (convolve2d calls corr2d: caught by convlib.check; "
-                 "learn_kernel may use any op)", note="torch.nn.functional.conv2d",
-                 feedback="GradingPolicyViolation"))
+    cheat = (
+        good["corr2d"].split('"""\n')[0]
+        + '"""\n'
+        + (
+            "    import torch.nn.functional as F\n"
+            "    return F.conv2d(X[None, None], K[None, None])[0, 0]\n"
+        )
+    )
+    add(
+        "calls_torch_op",
+        answered({**good, "corr2d": cheat}),
+        Expected(
+            _scores(corr2d=0, convolve2d=0),
+            "tampered",
+            "corr2d calls F.conv2d (convolve2d calls corr2d: caught by convlib.check; "
+            "learn_kernel may use any op)",
+            note="torch.nn.functional.conv2d",
+            feedback="GradingPolicyViolation",
+        ),
+    )
     patches = {
-        "patches_testing": "import torch.testing\ntorch.testing.assert_close = lambda *a, **k: None",
+        "patches_testing": (
+            "import torch.testing\ntorch.testing.assert_close = lambda *a, **k: None"
+        ),
         "patches_functional": (
             "import torch.nn.functional as F\n"
-            "F.conv2d = lambda X, K, bias=None, *a, **k: X.new_zeros((1, 1))"),
+            "F.conv2d = lambda X, K, bias=None, *a, **k: X.new_zeros((1, 1))"
+        ),
         "patches_check": (
             "import convlib.check as check\n"
-            "check.compare = lambda *a, **k: None\ncheck.check_corr2d = lambda *a, **k: None"),
+            "check.compare = lambda *a, **k: None\ncheck.check_corr2d = lambda *a, **k: None"
+        ),
         "hijacks_importlib": (
             "import sys, types\nfake = types.ModuleType('importlib')\n"
             "class Ok:\n    def __getattr__(self, name):\n        return lambda *a, **k: None\n"
-            "fake.import_module = lambda name: Ok()\nsys.modules['importlib'] = fake\ncheck = Ok()"),
+            "fake.import_module = lambda name: Ok()\nsys.modules['importlib'] = fake\ncheck = Ok()"
+        ),
         "input_transformer": (
             "get_ipython().input_transformers_cleanup.append(\n"
-            "    lambda lines: ['pass\\n'] if any('check' in l for l in lines) else lines)"),
+            "    lambda lines: ['pass\\n'] if any('check' in l for l in lines) else lines)"
+        ),
         "rebinds_builtin": "def isinstance(obj, cls):\n    return True",
         "reads_hidden_tests": (
             "import glob, json\n"
             "for path in glob.glob('/**/source/**/*.ipynb', recursive=True)[:3]:\n"
-            "    print(open(path).read()[:100])"),
+            "    print(open(path).read()[:100])"
+        ),
         "reads_gradebook": (
             "import sqlite3\n"
             "db = sqlite3.connect('../../../gradebook.db')\n"
-            "print(db.execute('select source from source_cell').fetchall()[:2])"),
+            "print(db.execute('select source from source_cell').fetchall()[:2])"
+        ),
         "obfuscated_patch": (
             "mod = __import__('torch.testing', fromlist=['x'])\n"
-            "setattr(mod, 'assert_close', lambda *a, **k: None)"),
+            "setattr(mod, 'assert_close', lambda *a, **k: None)"
+        ),
     }
     for student, code in patches.items():
         nb = answered(bad)
         nb.cells.insert(nb.cells.index(cell(nb, "corr2d")), nbformat.v4.new_code_cell(code))
-        add(student, nb, Expected(ZERO, "tampered", f"cheat: {student.replace('_', ' ')}",
-                                  feedback="GradingPolicyViolation"))
+        add(
+            student,
+            nb,
+            Expected(
+                ZERO,
+                "tampered",
+                f"cheat: {student.replace('_', ' ')}",
+                feedback="GradingPolicyViolation",
+            ),
+        )
     return exp
 
 

@@ -1,6 +1,6 @@
 """Command line: grade a class folder (`CLASS/<student>/<assignment>/<notebook>.ipynb`).
 
-    python -m tools.grading CLASS [--out OUT] [--device cuda] [--jobs N] [--assignments a,b]
+python -m tools.grading CLASS [--out OUT] [--device cuda] [--jobs N] [--assignments a,b]
 """
 
 from __future__ import annotations

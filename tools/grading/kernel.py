@@ -21,11 +21,16 @@ It runs as a script (not `-m`) so that the kernel's sys.path does not contain th
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pathlib
 import resource
 import sys
 
+sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[assignment]  (see nbg.py)
+
 _REFUSED = "GradingPolicyError"
+_PROC_SECRETS = frozenset({"mem", "environ", "cmdline", "fd", "cwd", "root", "maps", "smaps"})
 
 
 def _set_limits() -> None:
@@ -89,10 +94,8 @@ def _freeze_modules() -> None:
         if name in names or name.startswith(prefixes):
             module = sys.modules.get(name)
             if module is not None and type(module) is type(sys):
-                try:
+                with contextlib.suppress(TypeError):
                     module.__class__ = _FrozenModule
-                except TypeError:
-                    pass
 
 
 def _install_audit_hook() -> None:
@@ -112,11 +115,18 @@ def _install_audit_hook() -> None:
         return path == root or path.startswith(root + os.sep)
 
     def refused_path(path: object, write: bool) -> str | None:
+        if isinstance(path, pathlib.PurePath) and type(path).__module__ == "pathlib":
+            path = str(path)  # the standard path classes (a subclass could run code in __str__)
         if type(path) not in fspath_types:
-            return None  # file descriptors; path-like objects were converted by the caller
+            return None  # a file descriptor: the file was opened (and checked) before
         p = os.fsdecode(path)  # type: ignore[arg-type]
         full = realpath(p)
-        if under(full, "/proc") and not under(full, own_proc) and full[6:7].isdigit():
+        # /proc/<pid>/stat is read by ipykernel itself when interrupted; the parts that expose
+        # another process's memory, environment or files are not readable
+        other_process = under(full, "/proc") and not under(full, own_proc) and full[6:7].isdigit()
+        if other_process and (
+            os.path.basename(full) in _PROC_SECRETS or "/fd/" in full or "/map_files/" in full
+        ):
             return f"reading another process ({p})"
         if write:
             if any(under(full, root) for root in writable) or full == "/dev/null":

@@ -269,9 +269,7 @@ def scan_source(
                 add("forbidden_op", TASK, node, f"uses the tensor method `.{node.attr}`")
         elif isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign | ast.Delete):
             targets = (
-                node.targets
-                if isinstance(node, ast.Assign | ast.Delete)
-                else [node.target]  # type: ignore[union-attr]
+                node.targets if isinstance(node, ast.Assign | ast.Delete) else [node.target]  # type: ignore[union-attr]
             )
             for t in targets:
                 for sub in ast.walk(t):

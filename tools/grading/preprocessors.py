@@ -26,9 +26,9 @@ POLICY_ERROR = "GradingPolicyViolation"
 class PolicyScan(NbGraderPreprocessor):
     """Find forbidden constructs in the student's cells before they run."""
 
-    release_directory = Unicode("", help="folder holding <assignment>/<notebook>.ipynb as released").tag(
-        config=True
-    )
+    release_directory = Unicode(
+        "", help="folder holding <assignment>/<notebook>.ipynb as released"
+    ).tag(config=True)
     report_path = Unicode("", help="JSON file the findings are appended to").tag(config=True)
 
     def preprocess(self, nb: NotebookNode, resources: dict[str, Any]) -> tuple[NotebookNode, dict]:
@@ -44,7 +44,9 @@ class PolicyScan(NbGraderPreprocessor):
             if os.path.exists(self.report_path):
                 with open(self.report_path, encoding="utf-8") as f:
                     found = json.load(f)
-            found[info["notebook"]] = [v.__dict__ | {"grade_ids": list(v.grade_ids)} for v in violations]
+            found[info["notebook"]] = [
+                v.__dict__ | {"grade_ids": list(v.grade_ids)} for v in violations
+            ]
             with open(self.report_path, "w", encoding="utf-8") as f:
                 json.dump(found, f, indent=1, ensure_ascii=False)
         return nb, resources

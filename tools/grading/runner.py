@@ -43,6 +43,7 @@ import nbformat
 
 REPO = Path(__file__).resolve().parents[2]
 KERNEL_SCRIPT = Path(__file__).resolve().with_name("kernel.py")
+NBGRADER = [sys.executable, str(Path(__file__).resolve().with_name("nbg.py"))]
 RUNNER_VERSION = "1"
 
 # statuses, most severe first: a submission's `status` is the first that applies
@@ -132,7 +133,13 @@ def run_quiet(cmd: Sequence[str], cwd: Path, env: dict[str, str], log: Path, tim
     """Run cmd in its own session, log its output; on timeout kill it and all its descendants."""
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            list(cmd), cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            list(cmd),
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         try:
             return proc.wait(timeout=timeout)
@@ -143,6 +150,18 @@ def run_quiet(cmd: Sequence[str], cwd: Path, env: dict[str, str], log: Path, tim
         except BaseException:
             kill_tree(proc.pid)
             raise
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGKILL when the runner dies (Linux), so killing the runner
+    (Ctrl-C, a CI timeout, kill -9) leaves no nbgrader or kernel behind; the kernel does the same
+    with nbgrader (kernel.py)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)
+    except Exception:
+        pass
 
 
 def kill_tree(pid: int) -> None:
@@ -179,6 +198,9 @@ c.CourseDirectory.autograded_directory = "autograded"
 c.CourseDirectory.feedback_directory = "feedback"
 c.Execute.timeout = {settings.cell_timeout}
 c.Execute.startup_timeout = 120
+# after a cell's reply, wait this long for its last outputs: a loaded machine can be slow, and
+# nbgrader fails the notebook (rather than lose an error output) when the wait runs out
+c.Execute.iopub_timeout = 60
 c.OverwriteCells.add_missing_cells = True
 c.LimitOutput.max_lines = 300
 c.LimitOutput.max_traceback = 60
@@ -235,7 +257,7 @@ def prepare_master(settings: Settings) -> tuple[Path, str]:
     log = state / "generate.log"
     for a in settings.assignments:
         rc = run_quiet(
-            [sys.executable, "-m", "nbgrader", "generate_assignment", a, "--force"],
+            [*NBGRADER, "generate_assignment", a, "--force"],
             course,
             env,
             log,
@@ -313,9 +335,7 @@ def preflight(
             chosen[name] = candidates[0]
             used.add(candidates[0])
             flags.append("renamed")
-            notes.append(
-                f"renamed: graded {candidates[0].relative_to(sub_dir)} as {name}.ipynb"
-            )
+            notes.append(f"renamed: graded {candidates[0].relative_to(sub_dir)} as {name}.ipynb")
         else:
             flags.append("missing_notebook")
             notes.append(f"missing: no {name}.ipynb handed in (0 for its tasks)")
@@ -380,7 +400,12 @@ def check_notebook(path: Path, released_path: Path) -> tuple[Any | None, list[st
 def _zero_tasks(layout: dict[str, list], names: Iterable[str], outcome: str, message: str) -> dict:
     return {
         name: {
-            t["grade_id"]: {"score": 0.0, "max": t["points"], "outcome": outcome, "message": message}
+            t["grade_id"]: {
+                "score": 0.0,
+                "max": t["points"],
+                "outcome": outcome,
+                "message": message,
+            }
             for t in layout[name]
         }
         for name in names
@@ -492,7 +517,9 @@ def grade_submission(
 
     env = tool_env(settings)
     env["TMPDIR"] = str(work / "tmp")
-    env["GRADING_MEM_BYTES"] = str(settings.mem_limit_mb * 2**20) if settings.device == "cpu" else "0"
+    env["GRADING_MEM_BYTES"] = (
+        str(settings.mem_limit_mb * 2**20) if settings.device == "cpu" else "0"
+    )
     env["GRADING_MAX_OUTPUT"] = str(settings.max_output_chars)
     protect = [
         settings.course_root / settings.source_dir,
@@ -505,13 +532,11 @@ def grade_submission(
     ]
     env["GRADING_PROTECT"] = os.pathsep.join(str(p) for p in protect)
     log = work / "autograde.log"
-    rc = run_quiet(
-        [sys.executable, "-m", "nbgrader", "autograde", assignment, f"--student={student}", "--force"],
-        work,
-        env,
-        log,
-        settings.submission_timeout,
-    )
+    cmd = [*NBGRADER, "autograde", assignment, f"--student={student}", "--force"]
+    rc = run_quiet(cmd, work, env, log, settings.submission_timeout)
+    if rc not in (0, -9):  # a crash: once more, so a transient failure costs no grade
+        record["notes"].append("autograde failed once and was run again")
+        rc = run_quiet(cmd, work, env, log, settings.submission_timeout)
     log_text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
     if rc == -9:
         record["flags"].append("timed_out")
@@ -525,7 +550,9 @@ def grade_submission(
     for name, found in policy.items():
         for v in found:
             record["flags"].append("tampered")
-            record["notes"].append(f"{name}: {v['message']} (cell {v['cell_index'] + 1}, {v['kind']})")
+            record["notes"].append(
+                f"{name}: {v['message']} (cell {v['cell_index'] + 1}, {v['kind']})"
+            )
 
     from nbgrader.api import Gradebook, MissingEntry
 
@@ -565,29 +592,6 @@ def grade_submission(
         autograded_dir.mkdir(parents=True, exist_ok=True)
         shutil.copy(graded_nb, autograded_dir / graded_nb.name)
 
-    if any(p.exists() for p in (work / "autograded" / student / assignment).glob("*.ipynb")):
-        rc2 = run_quiet(
-            [
-                sys.executable,
-                "-m",
-                "nbgrader",
-                "generate_feedback",
-                assignment,
-                f"--student={student}",
-                "--force",
-            ],
-            work,
-            env,
-            work / "feedback.log",
-            300,
-        )
-        produced = work / "feedback" / student / assignment
-        if rc2 == 0 and produced.is_dir():
-            feedback_dir.mkdir(parents=True, exist_ok=True)
-            for f in produced.glob("*.html"):
-                shutil.copy(f, feedback_dir / f.name)
-        else:
-            record["notes"].append("nbgrader generate_feedback failed; see feedback.log")
     return _finish(settings, record, result_path, started, course, layout)
 
 
@@ -624,16 +628,20 @@ def _finish(
     record["flags"] = flags
     record["status"] = next(s for s in STATUSES if s in flags or s == "graded")
     if record["status"] == "invalid" and any(
-        t["outcome"] not in ("invalid", "missing") for nb in record["tasks"].values() for t in nb.values()
+        t["outcome"] not in ("invalid", "missing")
+        for nb in record["tasks"].values()
+        for t in nb.values()
     ):
         record["status"] = "graded"  # another notebook of the assignment was graded
     record["score"] = sum(t["score"] for nb in record["tasks"].values() for t in nb.values())
     record["max_score"] = sum(t["max"] for nb in record["tasks"].values() for t in nb.values())
     record["seconds"] = round(time.monotonic() - started, 2)
     feedback_dir = course / "feedback" / record["student"] / record["assignment"]
+    autograded = course / "autograded" / record["student"] / record["assignment"]
     for name in layout:
         page = feedback_dir / f"{name}.html"
-        if not page.exists():  # no nbgrader feedback (missing, invalid, crashed): say why
+        if not (autograded / f"{name}.ipynb").exists():
+            # nbgrader writes no feedback for it (missing, invalid, crashed): say why
             feedback_dir.mkdir(parents=True, exist_ok=True)
             page.write_text(_stub_feedback(record, name), encoding="utf-8")
     write_json_atomic(result_path, record)
@@ -663,7 +671,9 @@ def _stub_feedback(record: dict[str, Any], name: str) -> str:
 def roster(settings: Settings) -> list[str]:
     if settings.students:
         return list(settings.students)
-    return sorted(p.name for p in settings.class_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return sorted(
+        p.name for p in settings.class_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
+    )
 
 
 def discover_assignments(settings: Settings) -> list[str]:
@@ -720,9 +730,34 @@ def grade_class(settings: Settings) -> dict[str, Any]:
     elapsed = time.monotonic() - t0
     records.sort(key=lambda r: (r["assignment"], r["student"]))
     rebuild_gradebook(settings, course, students, records)
+    feedback_problems = generate_feedback(settings, course)
     export = export_grades(settings, course)
     summary = write_report(settings, records, export, elapsed)
+    summary["feedback_problems"] = feedback_problems
     return summary
+
+
+def generate_feedback(settings: Settings, course: Path) -> list[str]:
+    """`nbgrader generate_feedback` once per assignment for every autograded notebook (one
+    process per assignment instead of one per submission). Returns the notebooks left without
+    feedback (should be empty)."""
+    env = tool_env(settings)
+    problems = []
+    for a in settings.assignments:
+        if not any((course / "autograded").glob(f"*/{a}/*.ipynb")):
+            continue
+        run_quiet(
+            [*NBGRADER, "generate_feedback", a, "--force"],
+            course,
+            env,
+            settings.out_dir / "state" / "feedback.log",
+            1800,
+        )
+        for nb in (course / "autograded").glob(f"*/{a}/*.ipynb"):
+            student = nb.parent.parent.name
+            if not (course / "feedback" / student / a / f"{nb.stem}.html").exists():
+                problems.append(f"{student}/{a}/{nb.stem}: no feedback written")
+    return problems
 
 
 def rebuild_gradebook(
@@ -756,7 +791,7 @@ def export_grades(settings: Settings, course: Path) -> list[dict[str, str]]:
     out = course / "grades.csv"
     out.unlink(missing_ok=True)
     rc = run_quiet(
-        [sys.executable, "-m", "nbgrader", "export", f"--to={out}"],
+        [*NBGRADER, "export", f"--to={out}"],
         course,
         tool_env(settings),
         settings.out_dir / "state" / "export.log",
