@@ -102,3 +102,16 @@ def test_conv3d_figure_checks_window() -> None:
     with pytest.raises(ValueError, match="must fit"):
         E.conv3d_figure((2, 3, 3), (3, 3, 3))
     assert isinstance(E.conv3d_figure((3, 4, 4), (2, 2, 2), (1, 1, 1)), Figure)
+
+
+def test_vectors_may_require_grad(device: str) -> None:
+    # Chapters pass tensors straight from computations (on any device, possibly with grad).
+    x = torch.arange(6.0, device=device, requires_grad=True)
+    K = torch.tensor([1.0, -1.0], device=device, requires_grad=True)
+    y = x[1:] - x[:-1]
+    assert len(E.conv1d_figure(x, K, y, 0).axes) == 3
+    column = torch.tensor([1.0, 2.0, 1.0], device=device, requires_grad=True)
+    row = torch.tensor([1.0, 0.0, -1.0], device=device)
+    assert isinstance(E.separable_figure(column, row, torch.outer(column, row)), Figure)
+    offset = torch.zeros(18, device=device, requires_grad=True)
+    assert isinstance(E.deform_sampling_figure(offset), Figure)

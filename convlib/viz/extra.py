@@ -55,6 +55,13 @@ __all__ = [
 ROW_COLOURS = ["#fdd0a2", "#c6dbef", "#c7e9c0", "#dadaeb", "#fcbba1", "#d9d9d9", "#fee391"]
 
 
+def _vector(values: Any) -> np.ndarray:
+    """Any 1D tensor (on any device, with or without grad), array or list -> float64 numpy array."""
+    if isinstance(values, torch.Tensor):
+        return values.detach().to("cpu", torch.float64).numpy().reshape(-1)
+    return np.asarray(values, dtype=np.float64).reshape(-1)
+
+
 def _tap_label(i: int, j: int) -> str:
     return f"$w_{{{i},{j}}}$"
 
@@ -336,9 +343,7 @@ def conv1d_figure(x: Any, K: Any, y: Any, position: int = 0, stride: int = 1) ->
     x: (L,), K: (k,), y: (L_out,) computed by the caller; the window of output ``position`` is
     outlined on x.
     """
-    xa = _as_array(torch.as_tensor(np.asarray(x, dtype=np.float64)).reshape(1, -1), "x")
-    Ka = _as_array(torch.as_tensor(np.asarray(K, dtype=np.float64)).reshape(1, -1), "K")
-    ya = _as_array(torch.as_tensor(np.asarray(y, dtype=np.float64)).reshape(1, -1), "y")
+    xa, Ka, ya = _vector(x).reshape(1, -1), _vector(K).reshape(1, -1), _vector(y).reshape(1, -1)
     k = Ka.shape[1]
     if not 0 <= position < ya.shape[1]:
         raise ValueError(f"position {position} is outside the output of length {ya.shape[1]}")
@@ -417,8 +422,7 @@ def conv3d_figure(
 
 def separable_figure(column: Any, row: Any, K: Any) -> Figure:
     """A rank-1 kernel as the product of a column (k, 1) and a row (1, k): column @ row = K."""
-    col = _as_array(torch.as_tensor(np.asarray(column, dtype=np.float64)).reshape(-1, 1), "column")
-    rw = _as_array(torch.as_tensor(np.asarray(row, dtype=np.float64)).reshape(1, -1), "row")
+    col, rw = _vector(column).reshape(-1, 1), _vector(row).reshape(1, -1)
     Ka = _as_array(K, "K")
     if Ka.shape != (col.shape[0], rw.shape[1]):
         raise ValueError(
@@ -449,10 +453,7 @@ def deform_sampling_figure(
     kh, kw = _pair(kernel_size, "kernel_size")
     dh, dw = _pair(dilation, "dilation")
     H, W = _pair(grid_size, "grid_size")
-    off = np.asarray(
-        offset.detach().cpu() if isinstance(offset, torch.Tensor) else offset, dtype=np.float64
-    )
-    off = off.reshape(-1)
+    off = _vector(offset)
     if off.shape[0] != 2 * kh * kw:
         raise ValueError(
             f"offset must hold 2 * kh * kw = {2 * kh * kw} numbers, got {off.shape[0]}"
