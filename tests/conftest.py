@@ -21,7 +21,10 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 # One thread per xdist worker: the suite runs in parallel, and oversubscribed BLAS threads are slower.
 torch.set_num_threads(int(os.environ.get("CONVLIB_TEST_THREADS", "1")))
 
-DEVICES = ["cpu", "cuda"]
+# Compare against torch at full float32 precision on GPUs: cuDNN's default TF32 convolutions differ
+# from an exact float32 result by ~1e-3, which would hide real errors behind loose tolerances.
+torch.backends.cudnn.allow_tf32 = False
+torch.backends.cuda.matmul.allow_tf32 = False
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
