@@ -98,6 +98,13 @@ def test_im2col_conv_matches_torch(device: str, data: st.DataObject) -> None:
 
 
 @given(data=st.data())
+def test_im2col_partial_conv_matches_torch(device: str, data: st.DataObject) -> None:
+    case = draw_case(data)
+    case["stride"] = (1, *case["stride"][1:])  # the first spatial dim must have stride 1
+    check_against_torch(alg.conv_im2col_partial, case, device)
+
+
+@given(data=st.data())
 def test_fft_conv_matches_torch(device: str, data: st.DataObject) -> None:
     check_against_torch(alg.conv_fft, draw_case(data, max_k=4), device)
 
@@ -241,10 +248,13 @@ def test_fft_size_is_smallest_5_smooth() -> None:
         ((8, 64, 56, 56), (64, 1, 31, 31), {"groups": 64, "stride": 2}, "depthwise"),
         ((8, 64, 56, 56), (64, 64, 3, 3), {}, "winograd"),
         ((8, 64, 56, 56), (64, 64, 3, 3), {"stride": 2}, "im2col"),
-        ((8, 64, 56, 56), (64, 64, 3, 3), {"dilation": 2}, "im2col"),
-        ((8, 3, 224, 224), (64, 3, 3, 3), {}, "im2col"),
+        ((8, 64, 56, 56), (64, 64, 3, 3), {"dilation": 2}, "im2col_partial"),
+        ((8, 64, 56, 56), (64, 64, 3, 3), {"stride": (1, 2)}, "im2col_partial"),
+        ((8, 3, 224, 224), (64, 3, 3, 3), {}, "im2col_partial"),
         ((8, 3, 224, 224), (64, 3, 7, 7), {"stride": 2}, "im2col"),
-        ((2, 64, 8, 28, 28), (64, 64, 3, 3, 3), {}, "im2col"),
+        ((2, 64, 8, 28, 28), (64, 64, 3, 3, 3), {}, "im2col_partial"),
+        ((2, 64, 8, 28, 28), (64, 64, 1, 3, 3), {}, "im2col"),
+        ((2, 64, 8, 28, 28), (64, 64, 3, 3, 3), {"stride": 2}, "im2col"),
         ((1, 16, 64, 64), (16, 16, 15, 15), {}, "fft"),
         ((1, 16, 64, 64), (16, 16, 15, 15), {"stride": 2}, "im2col"),
     ],
@@ -264,6 +274,7 @@ def test_auto_avoids_fft_for_half_precision() -> None:
     ("fn", "kwargs", "argument"),
     [
         (alg.conv_winograd, {"stride": 2}, "stride"),
+        (alg.conv_im2col_partial, {"stride": (2, 1)}, "stride"),
         (alg.conv_winograd, {"dilation": 2}, "dilation"),
         (alg.conv_pointwise, {}, "kernel size"),
         (alg.conv_depthwise, {"groups": 1}, "groups"),

@@ -5,6 +5,7 @@ Each takes ``(X, K, bias=None, stride=1, padding=0, dilation=1, groups=1)`` like
 ``ValueError`` naming the argument when given a shape it does not support.
 
 - ``conv_im2col``: columns + one GEMM (any shape); ``im2col_bytes`` is its extra memory.
+- ``conv_im2col_partial``: columns over all but the first kernel dim, ``k0`` shifted GEMMs.
 - ``conv_pointwise``: 1x1 kernels as a matmul.
 - ``conv_depthwise``: groups == C_in, one vectorised multiply-add per kernel tap.
 - ``conv_winograd``: F(2x2, 3x3), stride 1, 3x3 kernels.
@@ -26,7 +27,7 @@ from .auto import (
 )
 from .depthwise import conv_depthwise
 from .fft import conv_fft, fft_size
-from .im2col import conv_im2col, im2col, im2col_bytes
+from .im2col import conv_im2col, conv_im2col_partial, im2col, im2col_bytes
 from .pointwise import conv_pointwise
 from .transpose import conv_transpose_gemm
 from .winograd import AT, BT, G, conv_winograd, derive_winograd
@@ -45,6 +46,7 @@ __all__ = [
     "conv_depthwise",
     "conv_fft",
     "conv_im2col",
+    "conv_im2col_partial",
     "conv_pointwise",
     "conv_transpose",
     "conv_transpose_gemm",

@@ -9,7 +9,9 @@ The rule (measured on CPU in the chapter "From loops to GEMM", checked on GPU by
 3. a 3x3, stride-1, undilated 2D kernel with at least ``WINOGRAD_MIN_CHANNELS`` channels per group
    on each side: ``winograd`` (2.25x fewer multiplications, worth its transforms);
 4. very large dense kernels (at least ``FFT_MIN_TAPS`` taps, stride 1): ``fft``;
-5. everything else: ``im2col`` (one GEMM).
+5. stride 1 along the first spatial dim: ``im2col_partial`` (columns over the other dims,
+   ``kernel[0]`` GEMMs on shifted views: a column matrix ``kernel[0]`` times smaller);
+6. everything else: ``im2col`` (one GEMM).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import torch
 from .._args import IntOrTuple, ntuple
 from .depthwise import conv_depthwise
 from .fft import conv_fft
-from .im2col import conv_im2col
+from .im2col import conv_im2col, conv_im2col_partial
 from .pointwise import conv_pointwise
 from .transpose import conv_transpose_gemm
 from .winograd import conv_winograd
@@ -31,6 +33,7 @@ ConvFn = Callable[..., torch.Tensor]
 
 ALGORITHMS: dict[str, ConvFn] = {
     "im2col": conv_im2col,
+    "im2col_partial": conv_im2col_partial,
     "pointwise": conv_pointwise,
     "depthwise": conv_depthwise,
     "winograd": conv_winograd,
@@ -78,6 +81,8 @@ def choose_algorithm(
         return "winograd"
     if fft_ok and unit_stride and taps >= FFT_MIN_TAPS:
         return "fft"
+    if s[0] == 1 and kernel[0] > 1:
+        return "im2col_partial"
     return "im2col"
 
 
@@ -92,6 +97,8 @@ def supported_algorithms(
     d = len(weight_shape) - 2
     kernel = tuple(weight_shape[2:])
     names = ["im2col", "fft"]
+    if ntuple(stride, d, "stride")[0] == 1:
+        names.append("im2col_partial")
     if math.prod(kernel) == 1:
         names.append("pointwise")
     if groups == input_shape[1]:

@@ -73,7 +73,11 @@ def conv_fft(
     Kf = Kf.reshape(Gs, Og, Cg, math.prod(F))
     # Depthwise: an elementwise product per frequency; otherwise a channel sum per frequency,
     # i.e. a batched complex GEMM over (group, frequency).
-    Yf = Xf * Kf.squeeze(2) if Cg == 1 else torch.einsum("ngcf,gocf->ngof", Xf, Kf)
+    if Cg == 1:
+        Yf = Xf * Kf.squeeze(2)
+    else:
+        # (G, F, N, Cg) @ (G, F, Cg, Og) -> (G, F, N, Og): one small GEMM per (group, frequency).
+        Yf = torch.matmul(Xf.permute(1, 3, 0, 2), Kf.permute(0, 3, 2, 1)).permute(2, 0, 3, 1)
     Y = torch.fft.irfftn(Yf.reshape(a.N, a.C_out, *F), s=L, dim=dims)
     Y = Y[spatial(slice(0, s * (o - 1) + 1, s) for s, o in zip(a.stride, a.out, strict=True))]
     return add_bias(Y.contiguous(), bias)

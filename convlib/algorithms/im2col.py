@@ -100,3 +100,58 @@ def conv_im2col(
     cols = cols.view(a.N, G, cols.shape[1] // G, cols.shape[2])
     Y = torch.matmul(K.reshape(G, a.C_out // G, -1), cols)
     return add_bias(Y.reshape(a.N, a.C_out, *a.out), bias)
+
+
+def conv_im2col_partial(
+    X: torch.Tensor,
+    K: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: IntOrTuple = 1,
+    padding: IntOrTuple = 0,
+    dilation: IntOrTuple = 1,
+    groups: int = 1,
+) -> torch.Tensor:
+    """im2col over every kernel dim but the first, whose taps become shifted views: k0 GEMMs.
+
+    X: (N, C_in, *spatial); K: (C_out, C_in/groups, k0, *rest); needs stride 1 along the first
+    spatial dim. The column matrix keeps the whole (padded) first dim, (N, C_in*prod(rest),
+    S0 * prod(out[1:])), so it is about k0 times smaller than im2col's; tap t of the first dim
+    reads the rows ``t*dilation ... t*dilation + out[0]`` of it, a strided view that a GEMM
+    accepts without a copy. Returns (N, C_out, *out).
+    """
+    a = ConvArgs(X, K, bias, stride, padding, dilation, groups, "conv_im2col_partial")
+    if a.stride[0] != 1:
+        raise ValueError(
+            f"conv_im2col_partial: stride along the first spatial dim must be 1, got stride="
+            f"{a.stride}; use conv_im2col"
+        )
+    Xp = zero_pad(X, a.padding).contiguous()
+    st = Xp.stride()
+    d, k0, out0 = a.d, a.kernel[0], a.out[0]
+    rest_k, rest_out = a.kernel[1:], a.out[1:]
+    S0 = Xp.shape[2]
+    # View (N, C, *rest_k, S0, *rest_out): windows over the trailing dims, all of dim 0 kept.
+    windows = Xp.as_strided(
+        (a.N, a.C_in, *rest_k, S0, *rest_out),
+        (
+            st[0],
+            st[1],
+            *(st[3 + i] * a.dilation[1 + i] for i in range(d - 1)),
+            st[2],
+            *(st[3 + i] * a.stride[1 + i] for i in range(d - 1)),
+        ),
+    )
+    L = math.prod(rest_out)
+    rows = a.C_in * math.prod(rest_k)
+    cols = windows.reshape(a.N, rows, S0, L)
+    G = a.groups
+    Kg = K.reshape(G, a.C_out // G, a.C_in // G, k0, math.prod(rest_k))
+    Y: torch.Tensor | None = None
+    for t in range(k0):
+        start = t * a.dilation[0]
+        # rows of the first dim start..start+out0, merged with the trailing positions: a view.
+        view = cols[:, :, start : start + out0].reshape(a.N, G, rows // G, out0 * L)
+        term = torch.matmul(Kg[:, :, :, t].reshape(G, a.C_out // G, rows // G), view)
+        Y = term if Y is None else Y.add_(term)
+    assert Y is not None
+    return add_bias(Y.reshape(a.N, a.C_out, *a.out), bias)
