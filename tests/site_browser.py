@@ -8,6 +8,7 @@ image and animation decoded, every link and every element id. The tests then jud
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import http.server
 import os
@@ -39,9 +40,14 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-default-apps",
     "--disable-extensions",
+    # Names other than localhost resolve to nothing: a request to another host fails at once
+    # (and is reported by the test) instead of waiting on a network that may not be there.
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
 ]
 
 DESKTOP = {"width": 1366, "height": 900}
+CONCURRENT_TABS = 3
+SCREENSHOT_MAX_HEIGHT = 6000  # px: a long chapter's first screens are enough for a reviewer
 PHONE = {"width": 390, "height": 844}
 
 # Runs in the page after load: waits for MathJax, forces lazy images to load, then reports.
@@ -71,7 +77,9 @@ async () => {
     for (let el = node.parentElement; el && el !== root.parentElement; el = el.parentElement) {
       if (skipTags.has(el.tagName) || el.classList.contains("highlight")) { skip = true; break; }
     }
-    if (!skip && texPattern.test(node.textContent)) rawTex.push(node.textContent.trim().slice(0, 120));
+    if (!skip && texPattern.test(node.textContent)) {
+      rawTex.push(node.textContent.trim().slice(0, 120));
+    }
   }
   const images = Array.from(document.images).map(img => ({
     src: img.currentSrc || img.src,
@@ -100,7 +108,11 @@ async () => {
 
 def find_chromium() -> str | None:
     """Debian's chromium, or whatever ``chromium`` is on PATH."""
-    for candidate in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")):
+    for candidate in (
+        "/usr/bin/chromium",
+        shutil.which("chromium"),
+        shutil.which("chromium-browser"),
+    ):
         if candidate and os.access(candidate, os.X_OK):
             return candidate
     return None
@@ -159,12 +171,12 @@ def _redirect_target(url: str) -> str | None:
     return urljoin(url, match.group(1)) if match else None
 
 
-def _open(page: Any, url: str) -> None:
+async def _open(page: Any, url: str) -> None:
     """Go to ``url`` and wait until it has loaded (following a meta-refresh redirect)."""
-    page.goto(url, wait_until="load", timeout=30000)
+    await page.goto(url, wait_until="load", timeout=60000)
     target = _redirect_target(url)
     if target is not None:
-        page.wait_for_url(target, wait_until="load", timeout=30000)
+        await page.wait_for_url(target, wait_until="load", timeout=60000)
 
 
 def crawl(
@@ -172,114 +184,127 @@ def crawl(
 ) -> dict[str, Any]:
     """Visit ``pages`` and record what happens; take screenshots; run one offline search.
 
-    screenshots: {name: page} to capture at desktop and phone widths into SCREENSHOTS.
+    screenshots: {name: page} captured at desktop and phone widths into SCREENSHOTS.
+    Returns {"pages": {page: info}, "phone": {page: info}, "search": info, "screenshots": [...]}.
     """
-    from playwright.sync_api import Route, sync_playwright
+    return asyncio.run(_crawl(chromium, base, pages, screenshots, search_word))
+
+
+async def _crawl(
+    chromium: str, base: str, pages: list[str], screenshots: dict[str, str], search_word: str
+) -> dict[str, Any]:
+    from playwright.async_api import async_playwright
 
     host = urlsplit(base).netloc
     start = time.perf_counter()
-    record: dict[str, Any] = {"pages": {}, "base": base, "screenshots": []}
-    with sync_playwright() as pw:
-        # launch() starts Chromium on a new, empty temporary profile (user-data-dir) of its own.
-        browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport=DESKTOP, service_workers="block")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    # A few tabs at once: a page spends much of its time waiting on its scripts and fonts.
+    tabs = asyncio.Semaphore(CONCURRENT_TABS)
 
-            def route(r: Route) -> None:
-                url = r.request.url
-                if url.startswith("data:") or urlsplit(url).netloc == host:
-                    r.continue_()
-                else:
-                    current["external"].append(url)
-                    r.abort("blockedbyclient")
+    async def visit(context: Any, url: str, shot: Path | None = None, then: Any = None) -> dict:
+        async with tabs:
+            started = time.perf_counter()
+            seen: dict[str, Any] = {
+                "requests": 0,
+                "failed": [],
+                "bad_status": [],
+                "external": [],
+                "console_errors": [],
+                "page_errors": [],
+            }
 
-            context.route("**/*", route)
-            current: dict[str, Any] = {}
+            def on_request(request: Any) -> None:
+                seen["requests"] += 1
+                if not request.url.startswith("data:") and urlsplit(request.url).netloc != host:
+                    seen["external"].append(request.url)
 
-            def fresh() -> dict[str, Any]:
-                return {
-                    "requests": 0,
-                    "failed": [],
-                    "bad_status": [],
-                    "external": [],
-                    "console_errors": [],
-                    "page_errors": [],
-                }
-
-            def visit(page_path: str, url: str, then: Any = None) -> dict[str, Any]:
-                started = time.perf_counter()
-                current.clear()
-                current.update(fresh())
-                page = context.new_page()
-                page.on("request", lambda req: current.__setitem__("requests", current["requests"] + 1))
-                page.on(
-                    "requestfailed",
-                    lambda req: current["failed"].append(f"{req.url} ({req.failure})"),
-                )
-                page.on(
-                    "response",
-                    lambda resp: resp.status >= 400
-                    and current["bad_status"].append(f"{resp.url} -> HTTP {resp.status}"),
-                )
-                page.on(
-                    "console",
-                    lambda msg: msg.type == "error"
-                    and current["console_errors"].append(f"{msg.text} @ {msg.location}"),
-                )
-                page.on("pageerror", lambda exc: current["page_errors"].append(str(exc)))
-                _open(page, url)
-                info = page.evaluate(INSPECT_JS)
-                info["final_url"] = page.url
-                if then is not None:
-                    info.update(then(page))
-                page.close()
-                info.update({k: (list(v) if isinstance(v, list) else v) for k, v in current.items()})
-                info["seconds"] = round(time.perf_counter() - started, 2)
-                return info
-
-            for page_path in pages:
-                record["pages"][page_path] = visit(page_path, f"{base}/{page_path}")
-
-            def run_search(page: Any) -> dict[str, Any]:
-                page.wait_for_selector("#search-results ul.search li", timeout=20000)
-                hits = page.eval_on_selector_all(
-                    "#search-results ul.search li a", "els => els.map(e => e.getAttribute('href'))"
-                )
-                return {"search_hits": hits}
-
-            record["search"] = visit(
-                "search.html", f"{base}/search.html?q={search_word}", then=run_search
+            page = await context.new_page()
+            page.on("request", on_request)
+            page.on("requestfailed", lambda r: seen["failed"].append(f"{r.url} ({r.failure})"))
+            page.on(
+                "response",
+                lambda r: (
+                    r.status >= 400 and seen["bad_status"].append(f"{r.url} -> HTTP {r.status}")
+                ),
             )
-            context.close()
+            page.on(
+                "console",
+                lambda m: (
+                    m.type == "error" and seen["console_errors"].append(f"{m.text} @ {m.location}")
+                ),
+            )
+            page.on("pageerror", lambda exc: seen["page_errors"].append(str(exc)))
+            await _open(page, url)
+            info = await page.evaluate(INSPECT_JS)
+            info["final_url"] = page.url
+            if then is not None:
+                info.update(await then(page))
+            if shot is not None:
+                height = await page.evaluate("document.documentElement.scrollHeight")
+                width = page.viewport_size["width"]
+                clip = {
+                    "x": 0,
+                    "y": 0,
+                    "width": width,
+                    "height": min(height, SCREENSHOT_MAX_HEIGHT),
+                }
+                await page.screenshot(path=str(shot), full_page=True, clip=clip)
+            await page.close()
+            info.update(seen)
+            info["seconds"] = round(time.perf_counter() - started, 2)
+            return info
 
-            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            for width_name, viewport, mobile in (("desktop", DESKTOP, False), ("phone", PHONE, True)):
-                shot_context = browser.new_context(
-                    viewport=viewport, is_mobile=mobile, has_touch=mobile, service_workers="block"
-                )
-                shot_context.route(
-                    "**/*",
-                    lambda r: r.continue_()
-                    if urlsplit(r.request.url).netloc == host or r.request.url.startswith("data:")
-                    else r.abort("blockedbyclient"),
-                )
-                for name, page_path in screenshots.items():
-                    page = shot_context.new_page()
-                    _open(page, f"{base}/{page_path}")
-                    info = page.evaluate(INSPECT_JS)
-                    target = SCREENSHOTS / f"{name}-{width_name}.png"
-                    page.screenshot(path=str(target), full_page=True)
-                    record["screenshots"].append(
-                        {
-                            "file": target.relative_to(ROOT).as_posix(),
-                            "page": page_path,
-                            "width": viewport["width"],
-                            "overflow_x": info["overflowX"],
-                        }
-                    )
-                    page.close()
-                shot_context.close()
+    async def run_search(page: Any) -> dict[str, Any]:
+        await page.wait_for_selector("#search-results ul.search li", timeout=30000)
+        hits = await page.eval_on_selector_all(
+            "#search-results ul.search li a", "els => els.map(e => e.getAttribute('href'))"
+        )
+        return {"search_hits": hits}
+
+    async with async_playwright() as pw:
+        # launch() starts Chromium on a new, empty temporary profile (user-data-dir) of its own.
+        browser = await pw.chromium.launch(
+            executable_path=chromium, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            desktop = await browser.new_context(viewport=DESKTOP, service_workers="block")
+            phone = await browser.new_context(
+                viewport=PHONE, is_mobile=True, has_touch=True, service_workers="block"
+            )
+            shot_names = {page: name for name, page in screenshots.items()}
+
+            def shot(page: str, width: str) -> Path | None:
+                name = shot_names.get(page)
+                return SCREENSHOTS / f"{name}-{width}.png" if name else None
+
+            jobs = [visit(desktop, f"{base}/{page}", shot(page, "desktop")) for page in pages]
+            jobs.append(visit(desktop, f"{base}/search.html?q={search_word}", then=run_search))
+            jobs += [
+                visit(phone, f"{base}/{page}", shot(page, "phone")) for page in screenshots.values()
+            ]
+            results = await asyncio.gather(*jobs)
         finally:
-            browser.close()
+            await browser.close()
+
+    n = len(pages)
+    record: dict[str, Any] = {
+        "base": base,
+        "pages": dict(zip(pages, results[:n], strict=True)),
+        "search": results[n],
+        "phone": dict(zip(screenshots.values(), results[n + 1 :], strict=True)),
+        "screenshots": [
+            {
+                "file": path.relative_to(ROOT).as_posix(),
+                "page": page,
+                "width": (DESKTOP if width == "desktop" else PHONE)["width"],
+                "overflow_x": info["overflowX"],
+            }
+            for width, infos in (("desktop", results[:n]), ("phone", results[n + 1 :]))
+            for page, info in zip(
+                pages if width == "desktop" else screenshots.values(), infos, strict=True
+            )
+            if (path := shot(page, width)) is not None
+        ],
+    }
     record["seconds"] = round(time.perf_counter() - start, 1)
     return record
