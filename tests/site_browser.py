@@ -158,9 +158,9 @@ def site_pages(site: Path = SITE) -> list[str]:
     )
 
 
-def _redirect_target(url: str) -> str | None:
+def _redirect_target(url: str, site: Path) -> str | None:
     """Where a meta-refresh page (index.html) sends the reader, read from the built file."""
-    path = SITE / urlsplit(url).path.lstrip("/")
+    path = site / urlsplit(url).path.lstrip("/")
     if not path.is_file():
         return None
     match = re.search(
@@ -171,33 +171,44 @@ def _redirect_target(url: str) -> str | None:
     return urljoin(url, match.group(1)) if match else None
 
 
-async def _open(page: Any, url: str) -> None:
+async def _open(page: Any, url: str, site: Path) -> None:
     """Go to ``url`` and wait until it has loaded (following a meta-refresh redirect)."""
     await page.goto(url, wait_until="load", timeout=60000)
-    target = _redirect_target(url)
+    target = _redirect_target(url, site)
     if target is not None:
         await page.wait_for_url(target, wait_until="load", timeout=60000)
 
 
 def crawl(
-    chromium: str, base: str, pages: list[str], screenshots: dict[str, str], search_word: str
+    chromium: str,
+    base: str,
+    pages: list[str],
+    screenshots: dict[str, str],
+    search_word: str | None,
+    site: Path = SITE,
 ) -> dict[str, Any]:
     """Visit ``pages`` and record what happens; take screenshots; run one offline search.
 
     screenshots: {name: page} captured at desktop and phone widths into SCREENSHOTS.
     Returns {"pages": {page: info}, "phone": {page: info}, "search": info, "screenshots": [...]}.
     """
-    return asyncio.run(_crawl(chromium, base, pages, screenshots, search_word))
+    return asyncio.run(_crawl(chromium, base, pages, screenshots, search_word, site))
 
 
 async def _crawl(
-    chromium: str, base: str, pages: list[str], screenshots: dict[str, str], search_word: str
+    chromium: str,
+    base: str,
+    pages: list[str],
+    screenshots: dict[str, str],
+    search_word: str | None,
+    site: Path,
 ) -> dict[str, Any]:
     from playwright.async_api import async_playwright
 
     host = urlsplit(base).netloc
     start = time.perf_counter()
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    if screenshots:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     # A few tabs at once: a page spends much of its time waiting on its scripts and fonts.
     tabs = asyncio.Semaphore(CONCURRENT_TABS)
 
@@ -234,7 +245,7 @@ async def _crawl(
                 ),
             )
             page.on("pageerror", lambda exc: seen["page_errors"].append(str(exc)))
-            await _open(page, url)
+            await _open(page, url, site)
             info = await page.evaluate(INSPECT_JS)
             info["final_url"] = page.url
             if then is not None:
@@ -278,7 +289,8 @@ async def _crawl(
                 return SCREENSHOTS / f"{name}-{width}.png" if name else None
 
             jobs = [visit(desktop, f"{base}/{page}", shot(page, "desktop")) for page in pages]
-            jobs.append(visit(desktop, f"{base}/search.html?q={search_word}", then=run_search))
+            if search_word is not None:
+                jobs.append(visit(desktop, f"{base}/search.html?q={search_word}", then=run_search))
             jobs += [
                 visit(phone, f"{base}/{page}", shot(page, "phone")) for page in screenshots.values()
             ]
@@ -287,11 +299,12 @@ async def _crawl(
             await browser.close()
 
     n = len(pages)
+    search = results.pop(n) if search_word is not None else None
     record: dict[str, Any] = {
         "base": base,
         "pages": dict(zip(pages, results[:n], strict=True)),
-        "search": results[n],
-        "phone": dict(zip(screenshots.values(), results[n + 1 :], strict=True)),
+        "search": search,
+        "phone": dict(zip(screenshots.values(), results[n:], strict=True)),
         "screenshots": [
             {
                 "file": path.relative_to(ROOT).as_posix(),
@@ -299,7 +312,7 @@ async def _crawl(
                 "width": (DESKTOP if width == "desktop" else PHONE)["width"],
                 "overflow_x": info["overflowX"],
             }
-            for width, infos in (("desktop", results[:n]), ("phone", results[n + 1 :]))
+            for width, infos in (("desktop", results[:n]), ("phone", results[n:]))
             for page, info in zip(
                 pages if width == "desktop" else screenshots.values(), infos, strict=True
             )

@@ -121,13 +121,13 @@ def record(
 # judging the record
 
 
-def _local_path(href: str, base: str) -> tuple[Path, str] | None:
+def _local_path(href: str, base: str, site: Path = SITE) -> tuple[Path, str] | None:
     """Site file and fragment an internal link points to; None for other hosts and schemes."""
     if not href.startswith(base + "/"):
         return None
     parts = urlsplit(href)
     relative = unquote(parts.path).lstrip("/")
-    target = SITE / relative
+    target = site / relative
     if relative == "" or relative.endswith("/"):
         target = target / "index.html"
     return target, parts.fragment
@@ -136,8 +136,8 @@ def _local_path(href: str, base: str) -> tuple[Path, str] | None:
 _ids_cache: dict[Path, set[str]] = {}
 
 
-def _ids_of(target: Path, record: dict[str, Any]) -> set[str]:
-    relative = target.relative_to(SITE).as_posix()
+def _ids_of(target: Path, record: dict[str, Any], site: Path) -> set[str]:
+    relative = target.relative_to(site).as_posix()
     if relative in record["pages"]:
         return set(record["pages"][relative]["ids"])
     if target not in _ids_cache:
@@ -148,19 +148,19 @@ def _ids_of(target: Path, record: dict[str, Any]) -> set[str]:
     return _ids_cache[target]
 
 
-def _broken_links(info: dict[str, Any], record: dict[str, Any]) -> list[str]:
+def _broken_links(info: dict[str, Any], record: dict[str, Any], site: Path) -> list[str]:
     broken = []
     for link in info["links"]:
-        local = _local_path(link["href"], record["base"])
+        local = _local_path(link["href"], record["base"], site)
         if local is None:
             continue
         target, fragment = local
         if not target.is_file():
-            broken.append(f"{link['raw']!r} ({link['text']!r}): no file {target.relative_to(SITE)}")
+            broken.append(f"{link['raw']!r} ({link['text']!r}): no file {target.relative_to(site)}")
         elif (
             fragment
             and target.suffix == ".html"
-            and unquote(fragment) not in _ids_of(target, record)
+            and unquote(fragment) not in _ids_of(target, record, site)
         ):
             broken.append(
                 f"{link['raw']!r} ({link['text']!r}): no id {fragment!r} in {target.name}"
@@ -168,7 +168,9 @@ def _broken_links(info: dict[str, Any], record: dict[str, Any]) -> list[str]:
     return broken
 
 
-def _problems(info: dict[str, Any], record: dict[str, Any]) -> dict[str, list[str]]:
+def _problems(
+    info: dict[str, Any], record: dict[str, Any], site: Path = SITE
+) -> dict[str, list[str]]:
     return {
         "requests to other hosts": info["external"],
         "failed requests": info["failed"],
@@ -180,7 +182,7 @@ def _problems(info: dict[str, Any], record: dict[str, Any]) -> dict[str, list[st
         "images or animations that did not load": [
             img["src"][:100] for img in info["images"] + info["videos"] if not img["ok"]
         ],
-        "internal links that do not resolve": _broken_links(info, record),
+        "internal links that do not resolve": _broken_links(info, record, site),
     }
 
 
@@ -392,3 +394,50 @@ def test_screenshots(record: dict[str, Any]) -> None:
         assert path.parent == SCREENSHOTS and path.stat().st_size > 5000, shot
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", shot
         assert shot["overflow_x"] <= 1, f"{shot['page']} scrolls sideways at width {shot['width']}"
+
+
+def test_phone_views_have_no_problems(record: dict[str, Any]) -> None:
+    for page, info in record["phone"].items():
+        problems = {kind: items for kind, items in _problems(info, record).items() if items}
+        assert not problems, f"{page} at phone width: {problems}"
+
+
+# A tiny site with one defect per page: each check must notice its defect (and only there).
+_HEAD = "<!doctype html><html><head><meta charset='utf-8'><link rel='icon' href='data:,'>"
+DEFECTS = {
+    "ok.html": ("<p id='here'>fine <a href='other.html#there'>link</a></p>", set()),
+    "other.html": ("<p id='there'>fine</p>", set()),
+    "remote.html": (
+        "<script src='https://cdn.example.com/lib.js'></script><p>x</p>",
+        {"requests to other hosts", "failed requests", "console errors"},
+    ),
+    "image.html": (
+        "<p>x</p><img src='missing.png'>",
+        {"images or animations that did not load", "HTTP errors", "console errors"},
+    ),
+    "tex.html": (
+        "<p>area $x^2$ and <span class='math'>\\(y\\)</span></p>",
+        {"raw TeX left in the text", "math not typeset by MathJax"},
+    ),
+    "script.html": ("<p>x</p><script>notDefined()</script>", {"uncaught script errors"}),
+    "links.html": (
+        "<p><a href='gone.html'>a</a> <a href='ok.html#nowhere'>b</a></p>",
+        {"internal links that do not resolve"},
+    ),
+}
+
+
+def test_the_checks_catch_defects(chromium: str, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    for page, (body, _) in DEFECTS.items():
+        (site / page).write_text(f"{_HEAD}<title>{page}</title></head><body><main>{body}</main>")
+    with serve(site) as base:
+        record = crawl(chromium, base, sorted(DEFECTS), {}, None, site=site)
+    for page, (_, expected) in DEFECTS.items():
+        found = {
+            kind for kind, items in _problems(record["pages"][page], record, site).items() if items
+        }
+        assert found == expected, f"{page}: expected {expected}, found {found}"
+    links = _broken_links(record["pages"]["links.html"], record, site)
+    assert len(links) == 2, links

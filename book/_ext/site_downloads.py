@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 DOWNLOAD_DIR = "_downloads"
 KINDS = {"exercise": "exercises", "solution": "solutions"}
+# Font Awesome ships with the theme (served from _static): an icon that needs no network font.
+ICON = '<i class="fa-solid fa-download" aria-hidden="true"></i> '
 
 
 def _root(app: Sphinx) -> Path:
@@ -107,13 +109,13 @@ def _chapter_bar(app: Sphinx, pagename: str) -> str | None:
     prefix = _relative_prefix(pagename)
     links = [
         f'<a class="download-notebook" href="{prefix}{DOWNLOAD_DIR}/notebooks/{stem}.ipynb" '
-        f'download="{stem}.ipynb">Download notebook <code>{stem}.ipynb</code></a>'
+        f'download="{stem}.ipynb">{ICON}Download notebook <code>{stem}.ipynb</code></a>'
     ]
     assignment = _assignment_for_chapter(app, stem)
     if assignment and _assignment_source(app, "exercise", assignment).is_file():
         links.append(
             f'<a class="download-exercise" href="{prefix}{DOWNLOAD_DIR}/exercises/'
-            f'{assignment}.ipynb" download="{assignment}.ipynb">Download exercise '
+            f'{assignment}.ipynb" download="{assignment}.ipynb">{ICON}Download exercise '
             f"<code>{html.escape(assignment)}.ipynb</code></a>"
         )
     return '<div class="site-downloads">' + " ".join(links) + "</div>\n"
