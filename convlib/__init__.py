@@ -7,6 +7,7 @@ Names and signatures mirror ``torch.nn.functional``. Each convolution-like op ha
 from . import shapes
 from .conv import *  # noqa: F403
 from .deform import *  # noqa: F403
+from .matrices import *  # noqa: F403
 from .padding import *  # noqa: F403
 from .pooling import *  # noqa: F403
 from .separable import *  # noqa: F403
