@@ -26,13 +26,14 @@ use, so patching ``convlib.check`` itself does not help either.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import textwrap
 import types
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -236,6 +237,20 @@ def verify_untampered() -> None:
             )
     if F is not sys.modules.get("torch.nn.functional"):
         raise _fail("tampering, 0 points: torch.nn.functional was replaced in sys.modules")
+
+
+_Check = TypeVar("_Check", bound=Callable[..., None])
+
+
+def _guarded(check: _Check) -> _Check:
+    """Run ``verify_untampered`` before the check computes any reference."""
+
+    @functools.wraps(check)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        verify_untampered()
+        check(*args, **kwargs)
+
+    return cast(_Check, wrapper)
 
 
 # --------------------------------------------------------------------------------------------
@@ -467,6 +482,7 @@ def compare(
     raise _fail(call, text, *found)
 
 
+@_guarded
 def check_int(
     fn: Callable[..., Any],
     args: Sequence[object],
@@ -519,6 +535,7 @@ def _shape_hint(formula: str, **kwargs: object) -> str:
     return f"check the output-size formula{with_text}\n  {formula}"
 
 
+@_guarded
 def check_output_size(
     fn: Callable[..., Any],
     size: int,
@@ -549,6 +566,7 @@ def check_output_size(
     )
 
 
+@_guarded
 def check_transpose_output_size(
     fn: Callable[..., Any],
     size: int,
@@ -577,6 +595,7 @@ def check_transpose_output_size(
     )
 
 
+@_guarded
 def check_pool_output_size(
     fn: Callable[..., Any],
     size: int,
@@ -612,6 +631,7 @@ def torch_reference() -> types.ModuleType:
     return F
 
 
+@_guarded
 def check_conv_params(
     fn: Callable[..., Any],
     in_channels: int,
@@ -650,6 +670,7 @@ def check_conv_params(
 # tensor-valued checks, one per family of op
 
 
+@_guarded
 def check_function(
     fn: Callable[..., Any],
     args: Sequence[object],
@@ -683,6 +704,7 @@ _FLIPPED = (
 )
 
 
+@_guarded
 def check_corr2d(
     fn: Callable[..., Any],
     X: torch.Tensor,
@@ -837,6 +859,7 @@ def _explicit(**kwargs: Any) -> dict[str, Any]:
     return {k: v for k, v in kwargs.items() if v is not _UNSET}
 
 
+@_guarded
 def check_conv2d(
     fn: Callable[..., Any],
     X: torch.Tensor,
@@ -872,6 +895,7 @@ def check_conv2d(
     )
 
 
+@_guarded
 def check_conv_transpose2d(
     fn: Callable[..., Any],
     X: torch.Tensor,
@@ -928,6 +952,7 @@ def conv_matrix_reference(K: torch.Tensor, input_size: tuple[int, int]) -> torch
     return columns.T.contiguous()
 
 
+@_guarded
 def check_conv_matrix(
     fn: Callable[..., Any],
     K: torch.Tensor,
@@ -951,6 +976,7 @@ def check_conv_matrix(
     )
 
 
+@_guarded
 def check_unfold(
     fn: Callable[..., Any],
     X: torch.Tensor,
@@ -1029,6 +1055,7 @@ def _pool_hint(**kwargs: Any) -> str:
     return text
 
 
+@_guarded
 def check_max_pool2d(
     fn: Callable[..., Any],
     X: torch.Tensor,
@@ -1085,6 +1112,7 @@ def check_max_pool2d(
     )
 
 
+@_guarded
 def check_avg_pool2d(
     fn: Callable[..., Any],
     X: torch.Tensor,

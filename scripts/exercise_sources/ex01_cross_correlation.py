@@ -60,12 +60,13 @@ def corr2d(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
 # %% test id=test_corr2d points=2
 X = torch.arange(9.0, dtype=torch.float64, device=device).reshape(3, 3)
 K = torch.tensor([[0.0, 1.0], [2.0, 3.0]], dtype=torch.float64, device=device)
+check.check_corr2d(corr2d, X, K)  # the worked example
+check.check_corr2d(corr2d, check.randn(5, 6, seed=1, device=device), check.randn(3, 2, seed=2, device=device))
 check.compare(
     corr2d(X, K),
     torch.tensor([[19.0, 25.0], [37.0, 43.0]], dtype=torch.float64, device=device),
     call="corr2d(X, K) on the worked example",
 )
-check.check_corr2d(corr2d, check.randn(5, 6, seed=1, device=device), check.randn(3, 2, seed=2, device=device))
 ### BEGIN HIDDEN TESTS
 for seed, (H, W, kh, kw) in enumerate([(4, 4, 1, 1), (6, 5, 2, 3), (7, 8, 4, 4), (3, 9, 3, 1)]):
     X = check.randn(H, W, seed=100 + seed, device=device)
@@ -94,14 +95,15 @@ def convolve2d(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
 # %% test id=test_convolve2d points=2
 X = torch.arange(9.0, dtype=torch.float64, device=device).reshape(3, 3)
 K = torch.tensor([[0.0, 1.0], [2.0, 3.0]], dtype=torch.float64, device=device)
+check.check_corr2d(convolve2d, X, K, fname="convolve2d", flip=True)  # the worked example
+check.check_corr2d(
+    convolve2d, check.randn(5, 6, seed=3, device=device), check.randn(3, 2, seed=4, device=device),
+    fname="convolve2d", flip=True,
+)
 check.compare(
     convolve2d(X, K),
     torch.tensor([[5.0, 11.0], [23.0, 29.0]], dtype=torch.float64, device=device),
     call="convolve2d(X, K) on the worked example",
-)
-check.check_corr2d(
-    convolve2d, check.randn(5, 6, seed=3, device=device), check.randn(3, 2, seed=4, device=device),
-    fname="convolve2d", flip=True,
 )
 ### BEGIN HIDDEN TESTS
 for seed, (H, W, kh, kw) in enumerate([(5, 5, 2, 2), (6, 7, 3, 2), (4, 8, 1, 3)]):
