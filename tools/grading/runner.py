@@ -26,13 +26,13 @@ import hashlib
 import html
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
-import urllib.parse
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -91,8 +91,10 @@ class Settings:
 
 
 def safe_name(student: str) -> str:
-    """A file name for any student id (percent-encoding keeps it reversible and unique)."""
-    return urllib.parse.quote(student, safe="")
+    """A file name for any student id: its ASCII letters plus a hash (unique). No '%' or
+    non-ASCII: the name ends up in SQLite URLs, where SQLAlchemy would decode '%xx'."""
+    readable = re.sub(r"[^A-Za-z0-9_.-]", "_", student)[:40]
+    return f"{readable}-{hashlib.sha1(student.encode()).hexdigest()[:10]}"
 
 
 def tree_hash(paths: Iterable[Path], root: Path) -> str:
@@ -360,6 +362,14 @@ def check_notebook(path: Path, released_path: Path) -> tuple[Any | None, list[st
     flags: list[str] = []
     notes: list[str] = []
     released = nbformat.read(released_path, as_version=4)
+    known = _grade_ids(released)
+    for c in nb.cells:  # nbgrader metadata with an id the assignment does not have: a student
+        meta = c.get("metadata", {})
+        gid = meta.get("nbgrader", {}).get("grade_id")  # cell, not a test
+        if "nbgrader" in meta and gid not in known:
+            del c.metadata["nbgrader"]
+            flags.append("tampered")
+            notes.append(f"cell with unknown id {gid!r}: treated as the student's own cell")
     by_id = {
         c.metadata["nbgrader"]["grade_id"]: c
         for c in nb.cells
@@ -858,7 +868,7 @@ def write_report(
         "|---|---|---|---|---|",
     ]
     for row in rows:
-        notes = html.escape(row["notes"]).replace("|", "/")
+        notes = html.escape(row["notes"], quote=False).replace("|", "/")
         lines.append(
             f"| {row['student']} | {row['assignment']} | {row['status']} | "
             f"{row['score']}/{row['max_score']} | {notes} |"
