@@ -1,7 +1,7 @@
 # %% markdown id=title
 # # Exercise 1: cross-correlation from scratch
 #
-# **Total: {total_points} points.** Chapter: {ref}`ch-01` of the book (cross-correlation, convolution,
+# **Total: {total_points} points.** Book chapter 1 (cross-correlation, convolution,
 # learning a kernel).
 #
 # How this notebook works:

@@ -1,7 +1,7 @@
 # %% markdown id=title
 # # Exercise 7: dilated convolutions
 #
-# **Total: {total_points} points.** Chapter: {ref}`ch-07` of the book.
+# **Total: {total_points} points.** Book chapter 7.
 #
 # - Write your code where it says `# YOUR CODE HERE` (delete the `raise NotImplementedError()` line).
 # - Each function is followed by a test cell worth the points it shows. Its visible asserts are a
