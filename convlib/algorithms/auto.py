@@ -1,17 +1,19 @@
 """Pick the fastest algorithm for a convolution from its shape alone, and dispatch to it.
 
-The rule (measured on CPU in the chapter "From loops to GEMM", checked on GPU by the benchmark):
+The rule (from the CPU measurements in the chapter "From loops to GEMM"; the benchmark checks it
+on GPU too):
 
 1. a 1x1 kernel is a matrix product: ``pointwise``;
 2. depthwise (groups == C_in > 1): no channel sum to batch into a GEMM, so ``depthwise``
    (one multiply-add per tap) for small kernels and ``fft`` once the kernel has at least
    ``FFT_MIN_TAPS_DEPTHWISE`` taps and stride 1;
-3. a 3x3, stride-1, undilated 2D kernel with at least ``WINOGRAD_MIN_CHANNELS`` channels per group
-   on each side: ``winograd`` (2.25x fewer multiplications, worth its transforms);
-4. very large dense kernels (at least ``FFT_MIN_TAPS`` taps, stride 1): ``fft``;
-5. stride 1 along the first spatial dim: ``im2col_partial`` (columns over the other dims,
-   ``kernel[0]`` GEMMs on shifted views: a column matrix ``kernel[0]`` times smaller);
-6. everything else: ``im2col`` (one GEMM).
+3. very large dense kernels (at least ``FFT_MIN_TAPS`` taps, stride 1): ``fft``;
+4. 3D kernels with stride 1 along the first spatial dim: ``im2col_partial`` (its column matrix
+   is ``kernel[0]`` times smaller, and 3D column matrices are the largest);
+5. everything else: ``im2col`` (one GEMM).
+
+Winograd is not picked: on the measured CPU its transforms, written as separate tensor
+operations, cost about what its 2.25x fewer multiplications save (it stays available by name).
 """
 
 from __future__ import annotations
@@ -43,7 +45,6 @@ TRANSPOSE_ALGORITHMS: dict[str, ConvFn] = {"gemm": conv_transpose_gemm}
 
 FFT_MIN_TAPS_DEPTHWISE = 81  # 9x9 and larger
 FFT_MIN_TAPS = 225  # 15x15 and larger
-WINOGRAD_MIN_CHANNELS = 16
 
 
 def choose_algorithm(
@@ -58,11 +59,10 @@ def choose_algorithm(
     d = len(weight_shape) - 2
     kernel = tuple(weight_shape[2:])
     s = ntuple(stride, d, "stride")
-    dl = ntuple(dilation, d, "dilation")
-    C_in, C_out = input_shape[1], weight_shape[0]
+    C_in = input_shape[1]
     taps = math.prod(kernel)
     unit_stride = all(v == 1 for v in s)
-    # FFT and Winograd trade exactness for speed: keep them to float32/float64 (not half, complex).
+    # The FFT trades exactness for speed: keep it to float32/float64 (not half, not complex).
     fft_ok = dtype in (torch.float32, torch.float64)
     if taps == 1:
         return "pointwise"
@@ -70,18 +70,9 @@ def choose_algorithm(
         if fft_ok and unit_stride and taps >= FFT_MIN_TAPS_DEPTHWISE:
             return "fft"
         return "depthwise"
-    if (
-        fft_ok
-        and d == 2
-        and kernel == (3, 3)
-        and unit_stride
-        and all(v == 1 for v in dl)
-        and min(C_in, C_out) // groups >= WINOGRAD_MIN_CHANNELS
-    ):
-        return "winograd"
     if fft_ok and unit_stride and taps >= FFT_MIN_TAPS:
         return "fft"
-    if s[0] == 1 and kernel[0] > 1:
+    if d == 3 and s[0] == 1 and kernel[0] > 1:
         return "im2col_partial"
     return "im2col"
 

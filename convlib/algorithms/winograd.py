@@ -77,24 +77,6 @@ def derive_winograd(
     return BT_, G_, AT_
 
 
-def _combine(views: list[torch.Tensor], M: Matrix) -> list[torch.Tensor]:
-    """``[sum_i M[a][i] * views[i] for each row a]``, skipping zeros, no multiply for +-1."""
-    out = []
-    for row in M:
-        acc: torch.Tensor | None = None
-        for coef, v in zip(row, views, strict=True):
-            if coef == 0:
-                continue
-            term = v if coef in (1, -1) else v * coef
-            if acc is None:
-                acc = term if coef != -1 else -term
-            else:
-                acc = acc + term if coef != -1 else acc - term
-        assert acc is not None, "a transform row of zeros"
-        out.append(acc)
-    return out
-
-
 def conv_winograd(
     X: torch.Tensor,
     K: torch.Tensor,
@@ -142,26 +124,26 @@ def conv_winograd(
         big = Xp.new_zeros(a.N, a.C_in, th * m + 2, tw * m + 2)
         big[:, :, : Xp.shape[2], : Xp.shape[3]] = Xp
         Xp = big
-    # Input transform B^T d B, on whole-image strided views: row i of every tile is X[m*t + i].
-    rows = [Xp[:, :, i : i + m * (th - 1) + 1 : m, :] for i in range(n)]
-    V_rows = _combine(rows, BT_)
-    V_parts = []
-    for R in V_rows:
-        cols = [R[:, :, :, j : j + m * (tw - 1) + 1 : m] for j in range(n)]
-        V_parts.extend(_combine(cols, BT_))
     Gs = a.groups
     Cg = a.C_in // Gs
-    V = torch.stack(V_parts).view(n * n, a.N, Gs, Cg, th * tw)
+    T = th * tw
+    # Input transform B^T d B of every tile as ONE matrix product: flattening the n x n tile,
+    # vec(B^T d B) = (B^T kron B^T) vec(d). The tiles overlap (stride m, size n), so this copies
+    # the input about (n/m)^2 times; V comes out as (n*n, N*C_in*tiles), the layout the GEMMs need.
+    Xp = Xp.contiguous()
+    st = Xp.stride()
+    tiles = Xp.as_strided(
+        (a.N, a.C_in, th, tw, n, n), (st[0], st[1], m * st[2], m * st[3], st[2], st[3])
+    ).reshape(a.N * a.C_in * T, n * n)
+    BT_t = torch.tensor(BT_, dtype=X.dtype, device=X.device)
+    V = (torch.kron(BT_t, BT_t) @ tiles.T).view(n * n, a.N, Gs, Cg, T)
     # Kernel transform G g G^T, then one GEMM per tile position:
     # (C_out/G, C_in/G) @ (C_in/G, tiles).
-    Gm = torch.tensor(G_, dtype=K.dtype, device=K.device)
+    Gm = torch.tensor(G_, dtype=X.dtype, device=X.device)
     U = torch.einsum("ai,ocij,bj->aboc", Gm, K, Gm).reshape(n * n, 1, Gs, a.C_out // Gs, Cg)
-    M = torch.matmul(U, V).view(n, n, a.N, a.C_out, th, tw)
-    # Output transform A^T M A, again as sums of the n*n GEMM results.
-    P = _combine([M[i] for i in range(n)], AT_)
-    Y_parts = []
-    for Pa in P:
-        Y_parts.append(torch.stack(_combine([Pa[j] for j in range(n)], AT_)))
-    Y = torch.stack(Y_parts)  # (m, m, N, C_out, th, tw)
+    M = torch.matmul(U, V).view(n * n, a.N * a.C_out * T)
+    # Output transform A^T M A, again one matrix product: (m*m, n*n) @ (n*n, N*C_out*tiles).
+    AT_t = torch.tensor(AT_, dtype=X.dtype, device=X.device)
+    Y = (torch.kron(AT_t, AT_t) @ M).view(m, m, a.N, a.C_out, th, tw)
     Y = Y.permute(2, 3, 4, 0, 5, 1).reshape(a.N, a.C_out, th * m, tw * m)[:, :, :Ho, :Wo]
     return add_bias(Y, bias)
