@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup book test lint bench grade clean
+.PHONY: help setup book test lint bench grade clean exercises check-exercises
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  make \1\t\2/' | expand -t 20
@@ -49,6 +49,12 @@ bench: $(STAMP)  ## benchmark every convlib path against torch; writes CSV and p
 grade: $(STAMP)  ## autograde a class folder: make grade CLASS=path/to/submitted [device=cuda] [OUT=dir] [JOBS=n]
 	@test -n "$(CLASS)" || { echo "usage: make grade CLASS=path/to/submitted [device=cuda] [OUT=dir] [JOBS=n]"; exit 2; }
 	$(PY) -m tools.grading "$(CLASS)" --device $(or $(device),cpu) $(if $(OUT),--out "$(OUT)") $(if $(JOBS),--jobs $(JOBS))
+
+exercises: $(STAMP)  ## regenerate solutions/ and exercises/ from scripts/exercise_sources
+	$(PY) scripts/make_exercises.py
+
+check-exercises: $(STAMP)  ## fail if exercises/ is out of sync with solutions/
+	$(PY) scripts/make_exercises.py --check
 
 clean:  ## remove the built site and caches (keeps .venv)
 	rm -rf _build .pytest_cache .hypothesis
