@@ -266,11 +266,17 @@ async def _crawl(
             return info
 
     async def run_search(page: Any) -> dict[str, Any]:
-        await page.wait_for_selector("#search-results ul.search li", timeout=30000)
-        hits = await page.eval_on_selector_all(
+        # Judge the page once every result (and the math in its summary) is there.
+        await page.wait_for_function(
+            "() => /found/.test(document.querySelector('#search-results .search-summary')"
+            "?.textContent ?? '')",
+            timeout=30000,
+        )
+        info = await page.evaluate(INSPECT_JS)
+        info["search_hits"] = await page.eval_on_selector_all(
             "#search-results ul.search li a", "els => els.map(e => e.getAttribute('href'))"
         )
-        return {"search_hits": hits}
+        return info
 
     async with async_playwright() as pw:
         # launch() starts Chromium on a new, empty temporary profile (user-data-dir) of its own.

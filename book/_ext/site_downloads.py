@@ -18,6 +18,7 @@ Everything is written into the HTML output, nothing is fetched: the site stays c
 from __future__ import annotations
 
 import copy
+import filecmp
 import html
 import json
 import re
@@ -130,12 +131,39 @@ def _on_source_read(app: Sphinx, docname: str, source: list[str]) -> None:
         app.env.note_dependency(str(_assignment_source(app, "exercise", assignment)))
 
 
+def _on_get_outdated(
+    app: Sphinx, env: Any, added: set[str], changed: set[str], removed: set[str]
+) -> list[str]:
+    # Sphinx copies html_static_path only when some page is rebuilt: with nothing else to do,
+    # an edited site.css or script would never reach the site. Rebuild the landing page then.
+    out = Path(app.outdir) / "_static"
+    for entry in app.config.html_static_path:
+        folder = Path(app.confdir) / entry
+        for source in folder.rglob("*") if folder.is_dir() else []:
+            if not source.is_file():
+                continue
+            target = out / source.relative_to(folder)
+            if not target.is_file() or not filecmp.cmp(source, target, shallow=False):
+                logger.info(f"[site_downloads] {source} changed: copying static files")
+                return [app.config.root_doc]
+    return []
+
+
 def _on_page_context(
     app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any
 ) -> None:
     bar = _chapter_bar(app, pagename)
     if bar and "body" in context:
         context["body"] = bar + context["body"]
+    if pagename == "search" and app.config.mathjax_path:
+        # Search summaries quote the pages' TeX: load MathJax here too, and typeset them.
+        # (Sphinx adds MathJax only to pages with equations; files added here go on this page.)
+        builder = app.builder
+        if app.config.mathjax3_config:
+            body = "window.MathJax = " + json.dumps(app.config.mathjax3_config)
+            builder.add_js_file("", body=body)  # type: ignore[attr-defined]
+        builder.add_js_file(app.config.mathjax_path, defer="defer")  # type: ignore[attr-defined]
+        builder.add_js_file("site_search_math.js", defer="defer")  # type: ignore[attr-defined]
 
 
 def _clean_notebook(notebook: Any) -> Any:
@@ -206,6 +234,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_role("exercise-download", _download_role("exercise"))
     app.add_role("solution-download", _download_role("solution"))
     app.connect("source-read", _on_source_read)
+    app.connect("env-get-outdated", _on_get_outdated)
     app.connect("html-page-context", _on_page_context)
     app.connect("build-finished", _on_build_finished)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
