@@ -333,6 +333,8 @@ def test_chapter_download_notebook(record: dict[str, Any], server: str, chapter:
     assert len(links) == 1, f"{chapter} has {len(links)} 'download notebook' links"
     notebook = _notebook(_fetch(server, links[0]["href"], record["base"]), chapter)
     assert notebook.metadata.kernelspec.name == "python3"
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert any(cell.outputs for cell in code), f"{chapter}'s notebook comes without its outputs"
     source = (ROOT / f"{chapter}.md").read_text(encoding="utf-8")
     heading = next(line for line in source.splitlines() if line.startswith("# "))
     assert any(heading in cell.source for cell in notebook.cells if cell.cell_type == "markdown")

@@ -170,19 +170,34 @@ def _clean_notebook(notebook: Any) -> Any:
     """Drop metadata that only makes sense in this repository (jupytext pairing)."""
     notebook = copy.deepcopy(notebook)
     notebook.metadata.pop("jupytext", None)
+    notebook.metadata.pop("source_map", None)  # myst-nb's line numbers in the .md
     notebook.metadata.setdefault(
         "kernelspec", {"display_name": "Python 3", "language": "python", "name": "python3"}
     )
     return notebook
 
 
+def _with_outputs(app: Sphinx, notebook: Any) -> Any:
+    """The notebook with the outputs of its cached execution (myst-nb writes it without them)."""
+    try:
+        from jupyter_cache import get_cache
+
+        cache = get_cache(app.env.mystnb_config.execution_cache_path)  # type: ignore[attr-defined]
+        _, merged = cache.merge_match_into_notebook(notebook)
+        return merged
+    except Exception as exc:  # no cache record: the reader still gets the code
+        logger.info(f"[site_downloads] no cached outputs for a chapter notebook: {exc}")
+        return notebook
+
+
 def _chapter_notebook(app: Sphinx, docname: str) -> Any:
     import jupytext
     import nbformat
 
+    # myst-nb's reading of the MyST source, the notebook its execution cache knows
     executed = Path(app.outdir).parent / "jupyter_execute" / f"{docname}.ipynb"
     if executed.is_file():
-        notebook = nbformat.read(executed, as_version=4)
+        notebook = _with_outputs(app, nbformat.read(executed, as_version=4))
     else:
         source = Path(app.env.doc2path(docname))
         notebook = jupytext.read(source)
