@@ -85,11 +85,22 @@ def test_task_scope_is_the_tasks_the_cell_answers() -> None:
         return {"nbgrader": base | kw}
 
     released = [
-        nbformat.v4.new_code_cell("import torch\nimport torch.nn.functional as F", metadata=md(grade_id="setup", locked=True)),
-        nbformat.v4.new_code_cell("def f(X):\n    raise NotImplementedError()", metadata=md(grade_id="f", solution=True)),
-        nbformat.v4.new_code_cell("assert f(1)", metadata=md(grade_id="test_f", grade=True, locked=True, points=1)),
-        nbformat.v4.new_code_cell("def g(X):\n    raise NotImplementedError()", metadata=md(grade_id="g", solution=True)),
-        nbformat.v4.new_code_cell("assert g(1)", metadata=md(grade_id="test_g", grade=True, locked=True, points=1)),
+        nbformat.v4.new_code_cell(
+            "import torch\nimport torch.nn.functional as F",
+            metadata=md(grade_id="setup", locked=True),
+        ),
+        nbformat.v4.new_code_cell(
+            "def f(X):\n    raise NotImplementedError()", metadata=md(grade_id="f", solution=True)
+        ),
+        nbformat.v4.new_code_cell(
+            "assert f(1)", metadata=md(grade_id="test_f", grade=True, locked=True, points=1)
+        ),
+        nbformat.v4.new_code_cell(
+            "def g(X):\n    raise NotImplementedError()", metadata=md(grade_id="g", solution=True)
+        ),
+        nbformat.v4.new_code_cell(
+            "assert g(1)", metadata=md(grade_id="test_g", grade=True, locked=True, points=1)
+        ),
     ]
     submitted = [nbformat.from_dict(c) for c in released]
     submitted[1].source = "def f(X):\n    return F.conv2d(X, X)"
@@ -97,7 +108,9 @@ def test_task_scope_is_the_tasks_the_cell_answers() -> None:
     assert [(v.kind, v.scope, v.grade_ids) for v in found] == [("forbidden_op", TASK, ("test_f",))]
     submitted.insert(1, nbformat.v4.new_code_cell("import os"))
     found = scan_notebook(submitted, released)
-    assert ("import", NOTEBOOK, ("test_f", "test_g")) in [(v.kind, v.scope, v.grade_ids) for v in found]
+    assert ("import", NOTEBOOK, ("test_f", "test_g")) in [
+        (v.kind, v.scope, v.grade_ids) for v in found
+    ]
 
 
 SOLUTIONS = sorted((REPO / "solutions").glob("*/*.ipynb"))
