@@ -4,7 +4,6 @@ Names and signatures mirror ``torch.nn.functional``. Each convolution-like op ha
 (vectorised, differentiable, any device) and a loop ``*_reference`` beside it for reading.
 """
 
-from . import shapes
 from .conv import *  # noqa: F403
 from .deform import *  # noqa: F403
 from .matrices import *  # noqa: F403

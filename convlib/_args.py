@@ -36,7 +36,9 @@ def ntuple(value: IntOrTuple, n: int, name: str) -> tuple[int, ...]:
             if isinstance(item, bool) or not isinstance(item, int):
                 raise TypeError(f"{name} must contain ints, got {value!r}")
         return items
-    raise TypeError(f"{name} must be an int or a tuple of {n} ints, got {type(value).__name__} {value!r}")
+    raise TypeError(
+        f"{name} must be an int or a tuple of {n} ints, got {type(value).__name__} {value!r}"
+    )
 
 
 def check_positive(values: tuple[int, ...], name: str) -> None:
@@ -66,17 +68,22 @@ def check_ndim(x: torch.Tensor, name: str, allowed: Sequence[int], layout: str) 
     if x.ndim not in allowed:
         dims = " or ".join(f"{d}D" for d in allowed)
         raise ValueError(
-            f"{name} must be {dims} with layout {layout}, got {x.ndim}D tensor of shape {tuple(x.shape)}"
+            f"{name} must be {dims} with layout {layout}, "
+            f"got {x.ndim}D tensor of shape {tuple(x.shape)}"
         )
 
 
 def check_floating(x: torch.Tensor, name: str) -> None:
-    """Require a floating-point (or complex) dtype: convolution of integer tensors is not supported."""
+    """Require a floating-point (or complex) dtype: integer convolution is not supported."""
     if not (x.is_floating_point() or x.is_complex()):
-        raise TypeError(f"{name} must have a floating-point dtype, got {x.dtype}; convert with {name}.float()")
+        raise TypeError(
+            f"{name} must have a floating-point dtype, got {x.dtype}; convert with {name}.float()"
+        )
 
 
-def check_same_device_dtype(reference: torch.Tensor, ref_name: str, other: torch.Tensor, name: str) -> None:
+def check_same_device_dtype(
+    reference: torch.Tensor, ref_name: str, other: torch.Tensor, name: str
+) -> None:
     """Require ``other`` to live on the same device and have the same dtype as ``reference``."""
     if other.device != reference.device:
         raise ValueError(

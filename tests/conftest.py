@@ -18,7 +18,7 @@ settings.register_profile(
 settings.register_profile("thorough", max_examples=400, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
-# One thread per xdist worker: the suite runs in parallel, and oversubscribed BLAS threads are slower.
+# One thread per xdist worker: the suite runs in parallel; oversubscribed BLAS threads are slower.
 torch.set_num_threads(int(os.environ.get("CONVLIB_TEST_THREADS", "1")))
 
 # Compare against torch at full float32 precision on GPUs: cuDNN's default TF32 convolutions differ
