@@ -35,7 +35,7 @@ book: $(STAMP)  ## build the site (executes chapters, cached); prints the path o
 	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
 	@echo "Site built: $(CURDIR)/_build/html/index.html"
 
-test: book  ## build the site, then run the whole test suite
+test: book browser  ## build the site, then run the whole test suite (installs Chromium if missing)
 	$(PY) -m pytest -n auto
 
 lint: $(STAMP)  ## ruff and mypy on the library and tests
