@@ -260,6 +260,8 @@ def case_paths(case: Case) -> dict[str, Callable[..., torch.Tensor]]:
     paths: dict[str, Callable[..., torch.Tensor]] = {}
     if case.op == "conv_transpose":
         paths["gemm"] = alg.conv_transpose_gemm
+        if case.dilation == 1:
+            paths["phase"] = alg.conv_transpose_phase
     else:
         for name in alg.supported_algorithms(
             case.x, case.w, case.stride, case.dilation, case.groups
@@ -288,7 +290,7 @@ def case_paths(case: Case) -> dict[str, Callable[..., torch.Tensor]]:
 def chosen_path(case: Case, dtype: torch.dtype) -> str:
     """The path ``algorithm="auto"`` runs for ``case``."""
     if case.op == "conv_transpose":
-        return "gemm"
+        return alg.choose_transpose_algorithm(case.w, case.dilation)
     return alg.choose_algorithm(case.x, case.w, case.stride, case.dilation, case.groups, dtype)
 
 

@@ -141,15 +141,17 @@ def test_auto_conv_matches_torch(device: str, data: st.DataObject) -> None:
     check_against_torch(alg.conv, draw_case(data, depthwise=data.draw(st.booleans())), device)
 
 
+@pytest.mark.parametrize("algorithm", ["gemm", "phase", "auto"])
 @given(data=st.data())
-def test_transpose_gemm_matches_torch(device: str, data: st.DataObject) -> None:
+def test_transpose_matches_torch(device: str, algorithm: str, data: st.DataObject) -> None:
     d = data.draw(st.sampled_from((1, 2, 3)), label="d")
     groups = data.draw(st.integers(1, 2), label="groups")
     C_in = groups * data.draw(st.integers(1, 2))
     C_out = groups * data.draw(st.integers(1, 2))
     k = tuple(data.draw(st.integers(1, 4), label="k") for _ in range(d))
     stride = tuple(data.draw(st.integers(1, 3), label="stride") for _ in range(d))
-    dilation = tuple(data.draw(st.integers(1, 2), label="dilation") for _ in range(d))
+    max_dilation = 1 if algorithm == "phase" else 2  # phases need dilation 1
+    dilation = tuple(data.draw(st.integers(1, max_dilation), label="dilation") for _ in range(d))
     out_pad = tuple(
         data.draw(st.integers(0, max(s, dl) - 1)) for s, dl in zip(stride, dilation, strict=True)
     )
@@ -167,7 +169,7 @@ def test_transpose_gemm_matches_torch(device: str, data: st.DataObject) -> None:
         K.requires_grad_()
         b = torch.randn(C_out, generator=gen, dtype=dtype).to(device).requires_grad_()
         args = (b, stride, padding, out_pad, groups, dilation)
-        Y = alg.conv_transpose(X, K, *args)
+        Y = alg.conv_transpose(X, K, *args, algorithm=algorithm)
         Y_ref = TORCH_CONV_T[d](X, K, *args)
         torch.testing.assert_close(Y, Y_ref, **tol)
         if dtype == torch.float64:
@@ -281,6 +283,8 @@ def test_auto_avoids_fft_for_half_precision() -> None:
         (alg.conv_im2col, {"groups": 3}, "groups"),
         (alg.conv_fft, {"stride": 0}, "stride"),
         (alg.conv_im2col, {"padding": -1}, "padding"),
+        (alg.conv_transpose_phase, {"dilation": 2}, "dilation"),
+        (alg.conv_transpose_gemm, {"output_padding": 3}, "output_padding"),
     ],
 )
 def test_unsupported_shapes_raise_value_error(fn, kwargs, argument: str) -> None:

@@ -11,6 +11,7 @@ Each takes ``(X, K, bias=None, stride=1, padding=0, dilation=1, groups=1)`` like
 - ``conv_winograd``: F(2x2, 3x3), stride 1, 3x3 kernels.
 - ``conv_fft``: frequency-domain products, for large kernels.
 - ``conv_transpose_gemm``: transposed convolution as GEMM + col2im.
+- ``conv_transpose_phase``: transposed convolution as s^d sub-pixel phases, one GEMM.
 - ``conv(..., algorithm="auto")`` picks one by ``choose_algorithm``.
 """
 
@@ -20,6 +21,7 @@ from .auto import (
     FFT_MIN_TAPS_DEPTHWISE,
     TRANSPOSE_ALGORITHMS,
     choose_algorithm,
+    choose_transpose_algorithm,
     conv,
     conv_transpose,
     supported_algorithms,
@@ -28,7 +30,7 @@ from .depthwise import conv_depthwise
 from .fft import conv_fft, fft_size
 from .im2col import conv_im2col, conv_im2col_partial, im2col, im2col_bytes
 from .pointwise import conv_pointwise
-from .transpose import conv_transpose_gemm
+from .transpose import conv_transpose_gemm, conv_transpose_phase
 from .winograd import AT, BT, G, conv_winograd, derive_winograd
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "G",
     "TRANSPOSE_ALGORITHMS",
     "choose_algorithm",
+    "choose_transpose_algorithm",
     "conv",
     "conv_depthwise",
     "conv_fft",
@@ -48,6 +51,7 @@ __all__ = [
     "conv_pointwise",
     "conv_transpose",
     "conv_transpose_gemm",
+    "conv_transpose_phase",
     "conv_winograd",
     "derive_winograd",
     "fft_size",

@@ -82,17 +82,21 @@ class ConvArgs:
         return self.groups == self.C_in and self.groups > 1
 
 
-def zero_pad(X: torch.Tensor, padding: tuple[int, ...]) -> torch.Tensor:
-    """Pad the trailing ``len(padding)`` dims of ``X`` with ``padding[i]`` zeros on both sides."""
-    if not any(padding):
-        return X
+def zero_pad(
+    X: torch.Tensor, padding: tuple[int, ...], extra: tuple[int, ...] | None = None
+) -> torch.Tensor:
+    """Pad the trailing ``len(padding)`` dims of ``X`` with ``padding[i]`` zeros before and
+    ``padding[i] + extra[i]`` zeros after (``extra`` defaults to none)."""
     d = len(padding)
+    after = padding if extra is None else tuple(p + e for p, e in zip(padding, extra, strict=True))
+    if not any(padding) and not any(after):
+        return X
     lead = X.shape[: X.ndim - d]
-    size = [s + 2 * p for s, p in zip(X.shape[X.ndim - d :], padding, strict=True)]
-    out = X.new_zeros(*lead, *size)
-    inner: tuple[slice, ...] = tuple(
-        slice(p, p + s) for p, s in zip(padding, X.shape[X.ndim - d :], strict=True)
+    inner_size = X.shape[X.ndim - d :]
+    out = X.new_zeros(
+        *lead, *(s + p + q for s, p, q in zip(inner_size, padding, after, strict=True))
     )
+    inner = tuple(slice(p, p + s) for p, s in zip(padding, inner_size, strict=True))
     out[(slice(None),) * (X.ndim - d) + inner] = X
     return out
 

@@ -28,7 +28,7 @@ from .depthwise import conv_depthwise
 from .fft import conv_fft
 from .im2col import conv_im2col, conv_im2col_partial
 from .pointwise import conv_pointwise
-from .transpose import conv_transpose_gemm
+from .transpose import conv_transpose_gemm, conv_transpose_phase
 from .winograd import conv_winograd
 
 ConvFn = Callable[..., torch.Tensor]
@@ -41,7 +41,10 @@ ALGORITHMS: dict[str, ConvFn] = {
     "winograd": conv_winograd,
     "fft": conv_fft,
 }
-TRANSPOSE_ALGORITHMS: dict[str, ConvFn] = {"gemm": conv_transpose_gemm}
+TRANSPOSE_ALGORITHMS: dict[str, ConvFn] = {
+    "gemm": conv_transpose_gemm,
+    "phase": conv_transpose_phase,
+}
 
 FFT_MIN_TAPS_DEPTHWISE = 81  # 9x9 and larger
 FFT_MIN_TAPS = 225  # 15x15 and larger
@@ -75,6 +78,17 @@ def choose_algorithm(
     if d == 3 and s[0] == 1 and kernel[0] > 1:
         return "im2col_partial"
     return "im2col"
+
+
+def choose_transpose_algorithm(
+    weight_shape: Sequence[int], dilation: IntOrTuple = 1, device: str = "cpu"
+) -> str:
+    """Algorithm auto picks for a transposed convolution with weight (C_in, C_out/g, *k).
+
+    ``phase`` (one GEMM, no scatter) needs dilation 1; ``gemm`` + col2im takes everything.
+    """
+    d = len(weight_shape) - 2
+    return "phase" if all(v == 1 for v in ntuple(dilation, d, "dilation")) else "gemm"
 
 
 def supported_algorithms(
@@ -138,9 +152,13 @@ def conv_transpose(
     dilation: IntOrTuple = 1,
     algorithm: str = "auto",
 ) -> torch.Tensor:
-    """Transposed convolution X: (N, C_in, *in), K: (C_in, C_out/groups, *k); auto = gemm."""
+    """Transposed convolution X: (N, C_in, *in), K: (C_in, C_out/groups, *k).
+
+    ``algorithm`` is ``"auto"`` (``choose_transpose_algorithm``) or a key of
+    ``TRANSPOSE_ALGORITHMS``. Returns (N, C_out, *out).
+    """
     if algorithm == "auto":
-        algorithm = "gemm"
+        algorithm = choose_transpose_algorithm(K.shape, dilation)
     if algorithm not in TRANSPOSE_ALGORITHMS:
         raise ValueError(
             f"algorithm must be 'auto' or one of {sorted(TRANSPOSE_ALGORITHMS)}, got {algorithm!r}"
