@@ -287,11 +287,13 @@ def case_paths(case: Case) -> dict[str, Callable[..., torch.Tensor]]:
     return paths
 
 
-def chosen_path(case: Case, dtype: torch.dtype) -> str:
-    """The path ``algorithm="auto"`` runs for ``case``."""
+def chosen_path(case: Case, dtype: torch.dtype, device: str | torch.device = "cpu") -> str:
+    """The path ``algorithm="auto"`` runs for ``case`` on ``device``."""
     if case.op == "conv_transpose":
-        return alg.choose_transpose_algorithm(case.w, case.dilation)
-    return alg.choose_algorithm(case.x, case.w, case.stride, case.dilation, case.groups, dtype)
+        return alg.choose_transpose_algorithm(case.w, case.dilation, device)
+    return alg.choose_algorithm(
+        case.x, case.w, case.stride, case.dilation, case.groups, dtype, device
+    )
 
 
 def run_case(
@@ -326,7 +328,7 @@ def run_case(
     # Slow shapes (the loop reference, torch's direct large-kernel path) get fewer repeats.
     slow = "loop" in fns or time_call(fns["torch"], device) > 0.3
     times = measure(fns, device, warmup=1 if slow else warmup, repeats=3 if slow else repeats)
-    chosen = chosen_path(case, dtype)
+    chosen = chosen_path(case, dtype, device)
     flops = 2 * case.macs()
     t_torch = times["torch"]
     rows = []

@@ -424,6 +424,39 @@ def _algorithm_kernel(algorithm: str) -> Kernel:
     return kernel
 
 
+def _transpose_algorithm_kernel(algorithm: str) -> Kernel:
+    """N-d kernel for ``conv_transpose*d(..., algorithm=...)``: ``"windows"`` (einsum + fold,
+    this module) or ``"auto"`` / a ``convlib.algorithms.TRANSPOSE_ALGORITHMS`` name."""
+    from .algorithms import TRANSPOSE_ALGORITHMS
+    from .algorithms import conv_transpose as algorithms_conv_transpose
+
+    if algorithm == "windows":
+        return _conv_transpose_nd_cols
+    if not isinstance(algorithm, str) or (
+        algorithm != "auto" and algorithm not in TRANSPOSE_ALGORITHMS
+    ):
+        names = ["auto", "windows", *sorted(TRANSPOSE_ALGORITHMS)]
+        raise ValueError(f"algorithm must be one of {names}, got {algorithm!r}")
+
+    def kernel(
+        X: torch.Tensor, K: torch.Tensor, b: torch.Tensor | None, args: ConvArgs
+    ) -> torch.Tensor:
+        padding = tuple(left for left, _ in args.padding)  # always symmetric for transposed
+        return algorithms_conv_transpose(
+            X,
+            K,
+            b,
+            args.stride,
+            padding,
+            args.output_padding,
+            args.groups,
+            args.dilation,
+            algorithm=algorithm,
+        )
+
+    return kernel
+
+
 def _conv(
     dims: int,
     kernel_fn: Kernel,
@@ -535,16 +568,21 @@ def conv_transpose1d(
     output_padding: IntOrTuple = 0,
     groups: int = 1,
     dilation: IntOrTuple = 1,
+    *,
+    algorithm: str = "auto",
 ) -> torch.Tensor:
     """1-d transposed convolution, like ``torch.nn.functional.conv_transpose1d``.
 
     input: (N, C_in, L) or unbatched (C_in, L); weight: (C_in, C_out/groups, kl); bias: (C_out,).
     Returns (N, C_out, L_out) with
     L_out = (L-1)*stride - 2*padding + dilation*(kl-1) + output_padding + 1.
+
+    algorithm: "auto" (default, picked from the shape), "windows" (this module's einsum + fold)
+    or a ``convlib.algorithms.TRANSPOSE_ALGORITHMS`` name ("phase", "gemm").
     """
     return _conv_transpose(
         1,
-        _conv_transpose_nd_cols,
+        _transpose_algorithm_kernel(algorithm),
         input,
         weight,
         bias,
@@ -565,15 +603,20 @@ def conv_transpose2d(
     output_padding: IntOrTuple = 0,
     groups: int = 1,
     dilation: IntOrTuple = 1,
+    *,
+    algorithm: str = "auto",
 ) -> torch.Tensor:
     """2-d transposed convolution, like ``torch.nn.functional.conv_transpose2d``.
 
     input: (N, C_in, H, W) or unbatched (C_in, H, W); weight: (C_in, C_out/groups, kh, kw);
     bias: (C_out,). Returns (N, C_out, H_out, W_out), sizes from ``conv_transpose_output_size``.
+
+    algorithm: "auto" (default, picked from the shape), "windows" (this module's einsum + fold)
+    or a ``convlib.algorithms.TRANSPOSE_ALGORITHMS`` name ("phase", "gemm").
     """
     return _conv_transpose(
         2,
-        _conv_transpose_nd_cols,
+        _transpose_algorithm_kernel(algorithm),
         input,
         weight,
         bias,
@@ -594,16 +637,21 @@ def conv_transpose3d(
     output_padding: IntOrTuple = 0,
     groups: int = 1,
     dilation: IntOrTuple = 1,
+    *,
+    algorithm: str = "auto",
 ) -> torch.Tensor:
     """3-d transposed convolution, like ``torch.nn.functional.conv_transpose3d``.
 
     input: (N, C_in, D, H, W) or unbatched (C_in, D, H, W);
     weight: (C_in, C_out/groups, kd, kh, kw);
     bias: (C_out,). Returns (N, C_out, D', H', W'), sizes from ``conv_transpose_output_size``.
+
+    algorithm: "auto" (default, picked from the shape), "windows" (this module's einsum + fold)
+    or a ``convlib.algorithms.TRANSPOSE_ALGORITHMS`` name ("phase", "gemm").
     """
     return _conv_transpose(
         3,
-        _conv_transpose_nd_cols,
+        _transpose_algorithm_kernel(algorithm),
         input,
         weight,
         bias,

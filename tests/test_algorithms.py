@@ -267,6 +267,53 @@ def test_auto_rule(x_shape, w_shape, kwargs, expected) -> None:
     assert expected in alg.supported_algorithms(x_shape, w_shape, groups=groups, **kwargs)
 
 
+@pytest.mark.parametrize(
+    ("x_shape", "w_shape", "kwargs", "on_cpu", "on_cuda"),
+    [
+        # GEMM-shaped layers pick the same GEMM path on both devices.
+        ((8, 256, 56, 56), (64, 256, 1, 1), {}, "pointwise", "pointwise"),
+        ((8, 64, 56, 56), (64, 64, 3, 3), {}, "im2col", "im2col"),
+        ((8, 3, 224, 224), (64, 3, 7, 7), {"stride": 2}, "im2col", "im2col"),
+        # Small depthwise: per-tap multiply-adds on a CPU, one grouped GEMM on a GPU.
+        ((8, 144, 56, 56), (144, 1, 3, 3), {"groups": 144}, "depthwise", "im2col"),
+        ((8, 64, 56, 56), (64, 1, 31, 31), {"groups": 64, "stride": 2}, "depthwise", "im2col"),
+        # Large kernels: the FFT on both.
+        ((8, 64, 56, 56), (64, 1, 31, 31), {"groups": 64}, "fft", "fft"),
+        ((1, 16, 64, 64), (16, 16, 15, 15), {}, "fft", "fft"),
+        # 3D: the smaller column matrix on a CPU, the single big GEMM on a GPU.
+        ((2, 64, 8, 28, 28), (64, 64, 3, 3, 3), {}, "im2col_partial", "im2col"),
+    ],
+)
+def test_auto_rule_depends_on_device_type(x_shape, w_shape, kwargs, on_cpu, on_cuda) -> None:
+    groups = kwargs.pop("groups", 1)
+    for device, expected in (("cpu", on_cpu), ("cuda", on_cuda), (torch.device("cuda:1"), on_cuda)):
+        got = alg.choose_algorithm(x_shape, w_shape, groups=groups, device=device, **kwargs)
+        assert got == expected, (device, got)
+        assert got in alg.supported_algorithms(x_shape, w_shape, groups=groups, **kwargs)
+        assert got != "winograd"
+
+
+@pytest.mark.parametrize("device_type", ["cpu", "cuda"])
+def test_transpose_rule(device_type: str) -> None:
+    # A pure function of shape and device type: no GPU needed to test the cuda rule.
+    assert alg.choose_transpose_algorithm((128, 64, 4, 4), 1, device_type) == "phase"
+    assert alg.choose_transpose_algorithm((128, 64, 4, 4), (1, 2), device_type) == "gemm"
+
+
+def test_conv_transpose_functions_take_every_algorithm() -> None:
+    import convlib
+
+    gen = torch.Generator().manual_seed(0)
+    X = torch.randn(2, 4, 5, 6, generator=gen, dtype=torch.float64)
+    K = torch.randn(4, 3, 4, 3, generator=gen, dtype=torch.float64)
+    want = F.conv_transpose2d(X, K, None, 2, 1, 1)
+    for name in ("auto", "windows", "phase", "gemm"):
+        got = convlib.conv_transpose2d(X, K, None, 2, 1, 1, algorithm=name)
+        torch.testing.assert_close(got, want, **F64)
+    with pytest.raises(ValueError, match="algorithm"):
+        convlib.conv_transpose2d(X, K, algorithm="magic")
+
+
 def test_auto_avoids_fft_for_half_precision() -> None:
     shape = ((1, 8, 32, 32), (8, 1, 31, 31))
     assert alg.choose_algorithm(*shape, groups=8, dtype=torch.float16) == "depthwise"

@@ -18,11 +18,11 @@ import itertools
 import torch
 
 from .._args import IntOrTuple
-from ._common import ConvArgs, add_bias, spatial
+from ._common import ConvArgs, add_bias, spatial, zero_pad
 
 
 def _tap_ranges(
-    tap: tuple[int, ...], a: ConvArgs
+    tap: tuple[int, ...], a: ConvArgs, size: tuple[int, ...], padding: tuple[int, ...]
 ) -> tuple[tuple[slice, ...], tuple[slice, ...]] | None:
     """Output slices and matching input slices that tap ``tap`` touches, or None if none.
 
@@ -30,9 +30,7 @@ def _tap_ranges(
     that lies in ``[0, size)``.
     """
     out_slices, in_slices = [], []
-    for t, n, s, p, dl, o in zip(
-        tap, a.spatial, a.stride, a.padding, a.dilation, a.out, strict=True
-    ):
+    for t, n, s, p, dl, o in zip(tap, size, a.stride, padding, a.dilation, a.out, strict=True):
         shift = t * dl - p
         first = max(0, -(shift // s) if shift < 0 else 0)  # ceil(-shift / s) for shift < 0
         last = min(o - 1, (n - 1 - shift) // s)
@@ -42,6 +40,26 @@ def _tap_ranges(
         start = first * s + shift
         in_slices.append(slice(start, start + s * (last - first) + 1, s))
     return tuple(out_slices), tuple(in_slices)
+
+
+Tap = tuple[tuple[int, ...], tuple[slice, ...], tuple[slice, ...]]
+
+
+def _covers_all(out: tuple[slice, ...], size: tuple[int, ...]) -> bool:
+    """Whether the output slices ``out`` span the whole output of shape ``size``."""
+    return all(sl.stop - sl.start == o for sl, o in zip(out, size, strict=True))
+
+
+def _taps_in_range(a: ConvArgs, size: tuple[int, ...], padding: tuple[int, ...]) -> list[Tap]:
+    """(tap, output slices, input slices) of every tap that reads the input at all, a tap that
+    reaches every output first (the centre tap for 'same' padding) when there is one."""
+    taps = []
+    for tap in itertools.product(*(range(k) for k in a.kernel)):
+        ranges = _tap_ranges(tap, a, size, padding)
+        if ranges is not None:
+            taps.append((tap, *ranges))
+    taps.sort(key=lambda t: not _covers_all(t[1], a.out))  # stable: full taps first
+    return taps
 
 
 def conv_depthwise(
@@ -67,27 +85,17 @@ def conv_depthwise(
     if m > 1:
         # Channel multiplier: output channel c*m + j reads input channel c.
         X = X.repeat_interleave(m, dim=1)
-    taps = []
-    for tap in itertools.product(*(range(k) for k in a.kernel)):
-        ranges = _tap_ranges(tap, a)
-        if ranges is not None:
-            taps.append((tap, *ranges))
-    # Start from a tap that reaches every output (the centre tap for 'same' padding): its product
-    # is Y, so Y needs no zero fill.
-    first = next(
-        (
-            i
-            for i, (_, out, _) in enumerate(taps)
-            if all(sl.stop - sl.start == o for sl, o in zip(out, a.out, strict=True))
-        ),
-        None,
-    )
-    Y = X.new_zeros(a.N, a.C_out, *a.out) if first is None else None
-    if first is not None:
-        taps.insert(0, taps.pop(first))
+    taps = _taps_in_range(a, tuple(X.shape[2:]), a.padding)
+    if not taps or not _covers_all(taps[0][1], a.out):
+        # No tap reaches every output (padding wider than the kernel's reach): pad for real,
+        # then the first tap covers everything.
+        X = zero_pad(X, a.padding)
+        taps = _taps_in_range(a, tuple(X.shape[2:]), (0,) * a.d)
+    Y: torch.Tensor | None = None
     for tap, out, inp in taps:
         w = K[:, 0][spatial(tap)[1:]].view(1, -1, *([1] * a.d))
         if Y is None:
+            # The first tap reaches every output: its product is Y, so Y needs no zero fill.
             Y = X[spatial(inp)] * w
         else:
             # In place: no temporary the size of the output per tap.
