@@ -224,6 +224,32 @@ def test_derived_winograd_is_a_rescaling_of_lavins() -> None:
     assert AT.shape == (2, 4) and G.shape == (4, 3)
 
 
+@pytest.mark.parametrize("name", ["im2col", "im2col_partial", "phase"])
+def test_workspace_reuse_without_autograd(device: str, name: str) -> None:
+    # Under no_grad the CPU paths write padding and columns into reused scratch buffers: a
+    # larger call, then a smaller one, must not change (or alias) an earlier result.
+    gen = torch.Generator().manual_seed(0)
+    shapes = [((2, 4, 6, 7, 5), (3, 4, 3, 2, 3)), ((3, 6, 8, 9, 7), (5, 6, 3, 3, 2))]
+    shapes.append(shapes[0])
+    results = []
+    with torch.no_grad():
+        for x_shape, w_shape in shapes:
+            X = torch.randn(x_shape, generator=gen).to(device)
+            K = torch.randn(w_shape, generator=gen).to(device)
+            if name == "phase":
+                K = K.transpose(0, 1).contiguous()  # (C_in, C_out, *k)
+                Y = alg.conv_transpose(X, K, None, 2, 1, 1, algorithm="phase")
+                want = F.conv_transpose3d(X, K, None, 2, 1, 1)
+            else:
+                Y = alg.conv(X, K, None, 1, 1, algorithm=name)
+                want = F.conv3d(X, K, None, 1, 1)
+            torch.testing.assert_close(Y, want, **F32)
+            results.append((Y, Y.clone()))
+    for Y, copy in results:
+        assert torch.equal(Y, copy)
+    alg.clear_workspaces()
+
+
 def test_fft_size_is_smallest_5_smooth() -> None:
     def smooth(n: int) -> bool:
         for f in (2, 3, 5):

@@ -15,6 +15,7 @@ Each takes ``(X, K, bias=None, stride=1, padding=0, dilation=1, groups=1)`` like
 - ``conv(..., algorithm="auto")`` picks one by ``choose_algorithm``.
 """
 
+from ._common import clear_workspaces
 from .auto import (
     ALGORITHMS,
     FFT_MIN_TAPS,
@@ -43,6 +44,7 @@ __all__ = [
     "TRANSPOSE_ALGORITHMS",
     "choose_algorithm",
     "choose_transpose_algorithm",
+    "clear_workspaces",
     "conv",
     "conv_depthwise",
     "conv_fft",

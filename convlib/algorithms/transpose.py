@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from .._args import IntOrTuple, check_nonnegative, check_positive, ntuple
-from ._common import add_bias, spatial, zero_pad
+from ._common import add_bias, may_reuse, spatial, workspace, zero_pad
 
 
 @dataclass(frozen=True)
@@ -201,11 +201,18 @@ def conv_transpose_phase(
     # (Q >= n + J - 1, so the extra zeros after the input are never negative.)
     before = tuple(j - 1 for j in J)
     extra = tuple(q - n - b for q, n, b in zip(Q, a.size, before, strict=True))
-    Xp = zero_pad(X, before, extra)
+    reuse = may_reuse(X, K)
+    Xp = zero_pad(X, before, extra, reuse=reuse)
     st = Xp.stride()
     windows = Xp.as_strided((a.C_in, *J, N, *Q), (st[1], *st[2:], st[0], *st[2:]))
-    cols = windows.reshape(G, C_in_g * math.prod(J), N * math.prod(Q))
-    Yp = torch.matmul(Kp, cols).view(G, *s, C_out_g, N, *Q)
+    cols = workspace("cols", windows.shape, X, reuse)
+    cols.copy_(windows)
+    cols = cols.view(G, C_in_g * math.prod(J), N * math.prod(Q))
+    if reuse:
+        Yp = torch.matmul(Kp, cols, out=workspace("gemm", (G, Kp.shape[1], cols.shape[2]), X, True))
+    else:
+        Yp = torch.matmul(Kp, cols)
+    Yp = Yp.view(G, *s, C_out_g, N, *Q)
     # Interleave: full-output position s*q + r  <-  phase r, position q (a reshape of the
     # (q, r) pairs), then crop the padding.
     interleave = itertools.chain.from_iterable((3 + d + i, 1 + i) for i in range(d))
