@@ -224,7 +224,7 @@ def test_derived_winograd_is_a_rescaling_of_lavins() -> None:
     assert AT.shape == (2, 4) and G.shape == (4, 3)
 
 
-@pytest.mark.parametrize("name", ["im2col", "im2col_partial", "phase"])
+@pytest.mark.parametrize("name", ["im2col", "im2col_partial", "phase", "depthwise"])
 def test_workspace_reuse_without_autograd(device: str, name: str) -> None:
     # Under no_grad the CPU paths write padding and columns into reused scratch buffers: a
     # larger call, then a smaller one, must not change (or alias) an earlier result.
@@ -236,7 +236,12 @@ def test_workspace_reuse_without_autograd(device: str, name: str) -> None:
         for x_shape, w_shape in shapes:
             X = torch.randn(x_shape, generator=gen).to(device)
             K = torch.randn(w_shape, generator=gen).to(device)
-            if name == "phase":
+            if name == "depthwise":
+                X = X[:, :3]
+                K = K[:3, :1]  # (C, 1, *k): 3 channels, one filter each
+                Y = alg.conv(X, K, None, 2, 2, 1, 3, algorithm="depthwise")
+                want = F.conv3d(X, K, None, 2, 2, 1, 3)
+            elif name == "phase":
                 K = K.transpose(0, 1).contiguous()  # (C_in, C_out, *k)
                 Y = alg.conv_transpose(X, K, None, 2, 1, 1, algorithm="phase")
                 want = F.conv_transpose3d(X, K, None, 2, 1, 1)
@@ -377,6 +382,21 @@ def test_winograd_rejects_other_kernels_and_dims() -> None:
 def test_unknown_algorithm_names_the_argument() -> None:
     with pytest.raises(ValueError, match="algorithm"):
         alg.conv(torch.randn(1, 2, 8, 8), torch.randn(2, 2, 3, 3), algorithm="magic")
+
+
+def test_depthwise_blocks_match_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tiny cache blocks: every block boundary (images, then channels) is exercised.
+    from convlib.algorithms import depthwise
+
+    gen = torch.Generator().manual_seed(0)
+    X = torch.randn(3, 5, 9, 8, generator=gen, dtype=torch.float64)
+    K = torch.randn(10, 1, 3, 3, generator=gen, dtype=torch.float64)  # multiplier 2
+    want = F.conv2d(X, K, None, 1, 1, 1, 5)
+    for block in (1, 2 * 9 * 8 * 8 * 3, 10 * 9 * 8 * 8 * 2, 2**30):
+        monkeypatch.setattr(depthwise, "CACHE_BLOCK_BYTES", block)
+        with torch.no_grad():
+            got = alg.conv_depthwise(X, K, None, 1, 1, 1, 5)
+        torch.testing.assert_close(got, want, **F64)
 
 
 def test_large_kernel_depthwise_by_fft_float32(device: str) -> None:

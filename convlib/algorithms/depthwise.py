@@ -6,19 +6,22 @@ multiplies a shifted view of X by the per-channel weight ``K[:, 0, i, j]`` and a
 place. That is ``kh*kw`` passes over the output, so it suits small kernels; large kernels go to
 the FFT path.
 
-The zero padding is never materialised: a tap that would read padding for some output positions
-only updates the rectangle of outputs whose input lies inside X. That saves a padded copy of the
-input, and the first tap that covers every output writes Y instead of zero-filling it.
+Without autograd the work goes block by block (a few images at a time), so the kh*kw passes
+over a block read the cache, not main memory. The zero padding is never materialised: a tap
+that would read padding for some output positions only updates the rectangle of outputs whose
+input lies inside X. That saves a padded copy of the input, and the first tap that covers every
+output writes Y instead of zero-filling it.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 
 import torch
 
 from .._args import IntOrTuple
-from ._common import ConvArgs, add_bias, spatial, zero_pad
+from ._common import ConvArgs, add_bias, may_reuse, spatial, zero_pad
 
 
 def _tap_ranges(
@@ -62,6 +65,30 @@ def _taps_in_range(a: ConvArgs, size: tuple[int, ...], padding: tuple[int, ...])
     return taps
 
 
+CACHE_BLOCK_BYTES = 4 * 2**20  # input + output of one block: fits the measured CPU's caches
+
+
+def _shift_and_add(
+    X: torch.Tensor, K: torch.Tensor, taps: list[Tap], Y: torch.Tensor | None
+) -> torch.Tensor:
+    """Sum over ``taps`` of shifted X times the tap's per-channel weight, into Y (or a new Y).
+
+    X: (N, C, *spatial) (C already repeated for a channel multiplier); K: (C, 1, *kernel).
+    The first tap reaches every output, so it writes Y whole and Y needs no zero fill.
+    """
+    d = X.ndim - 2
+    for i, (tap, out, inp) in enumerate(taps):
+        w = K[:, 0][spatial(tap)[1:]].view(1, -1, *([1] * d))
+        if i == 0:
+            Y = X[spatial(inp)] * w if Y is None else torch.mul(X[spatial(inp)], w, out=Y)
+        else:
+            assert Y is not None
+            # In place: no temporary the size of the output per tap.
+            Y[spatial(out)].addcmul_(X[spatial(inp)], w)
+    assert Y is not None
+    return Y
+
+
 def conv_depthwise(
     X: torch.Tensor,
     K: torch.Tensor,
@@ -91,14 +118,17 @@ def conv_depthwise(
         # then the first tap covers everything.
         X = zero_pad(X, a.padding)
         taps = _taps_in_range(a, tuple(X.shape[2:]), (0,) * a.d)
-    Y: torch.Tensor | None = None
-    for tap, out, inp in taps:
-        w = K[:, 0][spatial(tap)[1:]].view(1, -1, *([1] * a.d))
-        if Y is None:
-            # The first tap reaches every output: its product is Y, so Y needs no zero fill.
-            Y = X[spatial(inp)] * w
-        else:
-            # In place: no temporary the size of the output per tap.
-            Y[spatial(out)].addcmul_(X[spatial(inp)], w)
-    assert Y is not None
+    if not may_reuse(X, K):
+        # Autograd records every tap: one block, the first product allocates Y.
+        return add_bias(_shift_and_add(X, K, taps, None), bias)
+    # Without autograd, work block by block (a few images, or a few channels of one image)
+    # small enough that the kh*kw passes over a block hit the cache instead of main memory.
+    Y = X.new_empty(a.N, a.C_out, *a.out)
+    plane = (math.prod(X.shape[2:]) + math.prod(a.out)) * X.element_size()
+    channels = max(1, min(a.C_out, CACHE_BLOCK_BYTES // plane))
+    images = max(1, CACHE_BLOCK_BYTES // (plane * a.C_out)) if channels == a.C_out else 1
+    for n in range(0, a.N, images):
+        for c in range(0, a.C_out, channels):
+            block = (slice(n, n + images), slice(c, c + channels))
+            _shift_and_add(X[block], K[block[1]], taps, Y[block])
     return add_bias(Y, bias)
