@@ -27,8 +27,6 @@ import pathlib
 import resource
 import sys
 
-sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[assignment]  (see nbg.py)
-
 _REFUSED = "GradingPolicyError"
 _PROC_SECRETS = frozenset({"mem", "environ", "cmdline", "fd", "cwd", "root", "maps", "smaps"})
 

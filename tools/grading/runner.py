@@ -43,7 +43,7 @@ import nbformat
 
 REPO = Path(__file__).resolve().parents[2]
 KERNEL_SCRIPT = Path(__file__).resolve().with_name("kernel.py")
-NBGRADER = [sys.executable, str(Path(__file__).resolve().with_name("nbg.py"))]
+NBGRADER = [sys.executable, "-m", "nbgrader"]
 RUNNER_VERSION = "1"
 
 # statuses, most severe first: a submission's `status` is the first that applies
