@@ -4,8 +4,10 @@ nbgrader starts the kernel named in the notebook ("python3"); the grading runner
 of that name first on JUPYTER_PATH whose argv runs this file. Before any student code runs it:
 
 - caps the kernel's address space (GRADING_MEM_BYTES, RLIMIT_AS; a memory bomb then raises
-  MemoryError inside the cell instead of taking the machine down), file size (RLIMIT_FSIZE) and
-  core dumps, and asks Linux to kill the kernel if nbgrader dies (no orphaned infinite loops);
+  MemoryError inside the cell instead of taking the machine down) or, on GPUs where CUDA needs a
+  huge address space, its resident memory (GRADING_RSS_BYTES, a watchdog thread); caps file
+  size (RLIMIT_FSIZE) and core dumps, and asks Linux to kill the kernel if nbgrader dies (no
+  orphaned infinite loops);
 - imports torch and convlib.check, then freezes the modules the hidden tests rely on so that
   rebinding `torch.nn.functional.conv2d` or `torch.testing.assert_close` raises instead of
   silently changing the reference the tests compare against;
@@ -35,6 +37,9 @@ def _set_limits() -> None:
     mem = int(os.environ.get("GRADING_MEM_BYTES", "0"))
     if mem > 0:
         resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+    rss = int(os.environ.get("GRADING_RSS_BYTES", "0"))
+    if rss > 0:
+        _watch_resident_memory(rss)
     fsize = int(os.environ.get("GRADING_FSIZE_BYTES", str(256 * 2**20)))
     resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -45,6 +50,43 @@ def _set_limits() -> None:
         ctypes.CDLL(None).prctl(1, signal.SIGKILL)
     except Exception:
         pass
+
+
+def _watch_resident_memory(limit: int) -> None:
+    """Cap the kernel's resident memory where RLIMIT_AS cannot be used.
+
+    CUDA reserves terabytes of virtual address space, so on a GPU the address-space cap would stop
+    torch itself. Instead a thread samples the resident set size: past `limit` it raises
+    MemoryError in the main thread (the cell fails, the kernel survives, as with RLIMIT_AS on the
+    CPU); past 1.5 x `limit` (the signal was ignored, or memory grows faster than the cell can
+    stop) it kills the kernel, which the runner records as a crash.
+    """
+    import signal
+    import threading
+    import time
+
+    page = os.sysconf("SC_PAGE_SIZE")
+    statm = open("/proc/self/statm", "rb", buffering=0)  # noqa: SIM115  (kept open by the thread)
+    main_thread = threading.main_thread().ident
+    assert main_thread is not None
+
+    def over_limit(signum: int, frame: object) -> None:
+        raise MemoryError(f"the kernel's memory cap ({limit // 2**20} MiB) was exceeded")
+
+    signal.signal(signal.SIGUSR1, over_limit)
+
+    def watch() -> None:
+        while True:
+            statm.seek(0)
+            resident = int(statm.read().split()[1]) * page
+            if resident > limit * 3 // 2:
+                os.kill(os.getpid(), signal.SIGKILL)
+            if resident > limit:
+                signal.pthread_kill(main_thread, signal.SIGUSR1)
+                time.sleep(0.5)  # give the cell time to unwind and free what it allocated
+            time.sleep(0.02)
+
+    threading.Thread(target=watch, name="grading-memory-watch", daemon=True).start()
 
 
 def _preimport() -> None:

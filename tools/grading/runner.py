@@ -527,9 +527,11 @@ def grade_submission(
 
     env = tool_env(settings)
     env["TMPDIR"] = str(work / "tmp")
-    env["GRADING_MEM_BYTES"] = (
-        str(settings.mem_limit_mb * 2**20) if settings.device == "cpu" else "0"
-    )
+    # RLIMIT_AS on the CPU; on a GPU, CUDA's address-space reservations rule it out, so the
+    # kernel watches its resident memory instead
+    cap = str(settings.mem_limit_mb * 2**20)
+    env["GRADING_MEM_BYTES"] = cap if settings.device == "cpu" else "0"
+    env["GRADING_RSS_BYTES"] = "0" if settings.device == "cpu" else cap
     env["GRADING_MAX_OUTPUT"] = str(settings.max_output_chars)
     protect = [
         settings.course_root / settings.source_dir,
