@@ -24,6 +24,7 @@ import torch
 
 from .._args import IntOrTuple, check_nonnegative, check_positive, ntuple
 from ._common import add_bias, may_reuse, spatial, workspace, zero_pad
+from .im2col import transposed_gemm_is_faster
 
 
 @dataclass(frozen=True)
@@ -208,11 +209,15 @@ def conv_transpose_phase(
     cols = workspace("cols", windows.shape, X, reuse)
     cols.copy_(windows)
     cols = cols.view(G, C_in_g * math.prod(J), N * math.prod(Q))
-    if reuse:
+    if transposed_gemm_is_faster(Kp.shape[1], cols.shape[2]):
+        # (cols^T @ Kp^T): positions as the GEMM's long side, as in conv_im2col; the
+        # interleaving copy below reads either layout.
+        Yp = torch.matmul(cols.transpose(1, 2), Kp.transpose(1, 2)).transpose(1, 2)
+    elif reuse:
         Yp = torch.matmul(Kp, cols, out=workspace("gemm", (G, Kp.shape[1], cols.shape[2]), X, True))
     else:
         Yp = torch.matmul(Kp, cols)
-    Yp = Yp.view(G, *s, C_out_g, N, *Q)
+    Yp = Yp.unflatten(1, (*s, C_out_g)).unflatten(-1, (N, *Q))
     # Interleave: full-output position s*q + r  <-  phase r, position q (a reshape of the
     # (q, r) pairs), then crop the padding.
     interleave = itertools.chain.from_iterable((3 + d + i, 1 + i) for i in range(d))
