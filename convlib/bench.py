@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from . import algorithms as alg
+from .shapes import conv_output_size
 
 Row = dict[str, Any]
 
@@ -93,10 +94,7 @@ class Case:
         if self.op == "conv_transpose":
             C_in, C_out_g = self.x[1], self.w[1]
             return self.x[0] * math.prod(self.x[2:]) * C_in * C_out_g * k
-        out = [
-            (n + 2 * self.padding - self.dilation * (kk - 1) - 1) // self.stride + 1
-            for n, kk in zip(self.x[2:], self.w[2:], strict=True)
-        ]
+        out = conv_output_size(self.x[2:], self.w[2:], self.stride, self.padding, self.dilation)
         return self.x[0] * self.w[0] * math.prod(out) * self.w[1] * k
 
     def out_numel(self) -> int:

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 import torch
 
 from .._args import IntOrTuple, check_nonnegative, check_positive, ntuple
+from ..shapes import conv_output_size
 
 
 class ConvArgs:
@@ -65,17 +66,10 @@ class ConvArgs:
             raise ValueError(
                 f"{algorithm}: bias must have shape ({self.C_out},), got {tuple(bias.shape)}"
             )
-        self.out = tuple(
-            (s + 2 * p - dl * (k - 1) - 1) // st + 1
-            for s, k, st, p, dl in zip(
-                self.spatial, self.kernel, self.stride, self.padding, self.dilation, strict=True
-            )
+        # raises, naming kernel_size, if the dilated kernel does not fit the padded input
+        self.out = conv_output_size(
+            self.spatial, self.kernel, self.stride, self.padding, self.dilation
         )
-        if any(o < 1 for o in self.out):
-            raise ValueError(
-                f"{algorithm}: the (padded) input {self.spatial} with padding {self.padding} is "
-                f"smaller than the dilated kernel {self.kernel} (dilation {self.dilation})"
-            )
 
     @property
     def depthwise(self) -> bool:

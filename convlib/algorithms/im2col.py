@@ -13,6 +13,7 @@ import math
 import torch
 
 from .._args import IntOrTuple, ntuple
+from ..shapes import conv_output_size
 from ._common import ConvArgs, add_bias, may_reuse, workspace, zero_pad
 
 
@@ -33,14 +34,7 @@ def im2col(
     k = ntuple(kernel_size, d, "kernel_size")
     s = ntuple(stride, d, "stride")
     dl = ntuple(dilation, d, "dilation")
-    out = tuple(
-        (n - dl_i * (k_i - 1) - 1) // s_i + 1
-        for n, k_i, s_i, dl_i in zip(X.shape[2:], k, s, dl, strict=True)
-    )
-    if any(o < 1 for o in out):
-        raise ValueError(
-            f"im2col: kernel_size {k} with dilation {dl} does not fit input {tuple(X.shape[2:])}"
-        )
+    out = conv_output_size(tuple(X.shape[2:]), k, s, 0, dl)  # raises if the kernel does not fit
     X = X.contiguous()
     st = X.stride()
     # A view (N, C, *kernel, *out): moving one kernel step jumps `dilation` elements, one output
@@ -73,13 +67,7 @@ def im2col_bytes(
     """
     d = len(input_shape) - 2
     k = ntuple(kernel_size, d, "kernel_size")
-    s = ntuple(stride, d, "stride")
-    p = ntuple(padding, d, "padding")
-    dl = ntuple(dilation, d, "dilation")
-    out = [
-        (n + 2 * pi - dli * (ki - 1) - 1) // si + 1
-        for n, ki, si, pi, dli in zip(input_shape[2:], k, s, p, dl, strict=True)
-    ]
+    out = conv_output_size(tuple(input_shape[2:]), k, stride, padding, dilation)
     return input_shape[0] * input_shape[1] * math.prod(k) * math.prod(out) * element_size
 
 
