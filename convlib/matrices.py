@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from ._args import IntOrTuple, check_ndim, check_nonnegative, check_positive, check_tensor, ntuple
+from .shapes import conv_output_size
 
 __all__ = ["conv_matrix", "zero_insert"]
 
@@ -44,13 +45,12 @@ def conv_matrix(
     sh, sw = stride_hw
     ph, pw = padding_hw
     dh, dw = dilation_hw
-    H_out = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-    W_out = (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-    if H_out < 1 or W_out < 1:
+    if dh * (kh - 1) + 1 > H + 2 * ph or dw * (kw - 1) + 1 > W + 2 * pw:
         raise ValueError(
             f"kernel of size {(kh, kw)} with dilation {dilation_hw} does not fit in the padded "
             f"input of size {(H + 2 * ph, W + 2 * pw)}; use a larger input_size or more padding"
         )
+    H_out, W_out = conv_output_size((H, W), (kh, kw), stride_hw, padding_hw, dilation_hw)
 
     dev = K.device
     # Input row hit by kernel row i at output row oy: oy * stride - padding + i * dilation.
