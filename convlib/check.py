@@ -547,11 +547,7 @@ def check_output_size(
     fname: str = "conv_output_size",
 ) -> None:
     """Check an output-size function against the size ``F.conv1d`` actually produces."""
-    kwargs: dict[str, Any] = {
-        k: v
-        for k, v in {"stride": stride, "padding": padding, "dilation": dilation}.items()
-        if v is not _UNSET
-    }
+    kwargs: dict[str, Any] = _explicit(stride=stride, padding=padding, dilation=dilation)
     ref_kwargs: dict[str, Any] = {"stride": 1, "padding": 0, "dilation": 1, **kwargs}
     X = torch.zeros(1, 1, size)
     K = torch.zeros(1, 1, kernel_size)
@@ -643,9 +639,7 @@ def check_conv_params(
     fname: str = "conv_params",
 ) -> None:
     """Check a parameter-count function against ``torch.nn.Conv2d(...)`` (on the meta device)."""
-    kwargs: dict[str, Any] = {
-        k: v for k, v in {"groups": groups, "bias": bias}.items() if v is not _UNSET
-    }
+    kwargs: dict[str, Any] = _explicit(groups=groups, bias=bias)
     layer = torch.nn.Conv2d(in_channels, out_channels, kernel_size, device="meta", **kwargs)
     expected = sum(p.numel() for p in layer.parameters())
     weights = layer.weight.numel()
