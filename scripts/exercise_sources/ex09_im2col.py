@@ -1,7 +1,7 @@
 # %% markdown id=title
 # # Exercise 9: im2col: convolution as a matrix product
 #
-# **Total: {total_points} points.** Book chapter 9.
+# **Total: {total_points} points.** Book chapter 10.
 #
 # - Write your code where it says `# YOUR CODE HERE` (delete the `raise NotImplementedError()` line).
 # - Each function is followed by a test cell worth the points it shows. Its visible asserts are a

@@ -1,7 +1,7 @@
 # %% markdown id=title
 # # Exercise 10: pooling
 #
-# **Total: {total_points} points.** Book chapter 10.
+# **Total: {total_points} points.** Book chapter 11.
 #
 # - Write your code where it says `# YOUR CODE HERE` (delete the `raise NotImplementedError()` line).
 # - Each function is followed by a test cell worth the points it shows. Its visible asserts are a
