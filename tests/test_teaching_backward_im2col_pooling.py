@@ -1,0 +1,136 @@
+"""Teaching layer, chapters 9-11: conv2d gradients, im2col, pooling.
+
+Each function against a hand-checked case, against torch (values and float64 gradients), over
+hypothesis-drawn shapes and arguments, and against the general convlib op it teaches.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import convlib
+from convlib.teaching.ch09_backward import (
+    conv2d_backward,
+    conv2d_backward_loops,
+    conv2d_weight_grad,
+)
+
+F64 = torch.float64
+TIGHT = {"rtol": 1e-10, "atol": 1e-10}
+
+
+# ---------------------------------------------------------------------------------------------
+# Chapter 9: backward
+# ---------------------------------------------------------------------------------------------
+
+# (C_in, C_out, kernel, stride, padding, dilation, groups)
+CONV_CASES = [
+    (1, 1, (2, 2), (1, 1), (0, 0), (1, 1), 1),
+    (3, 4, (3, 3), (2, 2), (1, 1), (1, 1), 1),
+    (4, 6, (2, 3), (3, 2), (1, 0), (1, 2), 2),
+    (4, 4, (3, 3), (2, 1), (2, 2), (2, 2), 4),
+    (6, 3, (1, 1), (2, 2), (0, 0), (1, 1), 3),
+]
+
+
+def _torch_grads(X, K, b, dY, stride, padding, dilation, groups, create_graph=False):
+    Y = F.conv2d(X, K, b, stride, padding, dilation, groups)
+    return torch.autograd.grad(Y, (X, K, b), dY, create_graph=create_graph)
+
+
+def _conv_case(case, device="cpu", H=7, W=8, seed=0):
+    C_in, C_out, ks, stride, padding, dilation, groups = case
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(2, C_in, H, W, dtype=F64, generator=g).to(device).requires_grad_()
+    K = torch.randn(C_out, C_in // groups, *ks, dtype=F64, generator=g).to(device).requires_grad_()
+    b = torch.randn(C_out, dtype=F64, generator=g).to(device).requires_grad_()
+    Y = F.conv2d(X, K, b, stride, padding, dilation, groups)
+    dY = torch.randn(Y.shape, dtype=F64, generator=g).to(device).requires_grad_()
+    return X, K, b, dY, (stride, padding, dilation, groups)
+
+
+def test_backward_hand_case() -> None:
+    X = torch.arange(9.0, dtype=F64).reshape(1, 1, 3, 3)
+    K = torch.tensor([[[[0.0, 1.0], [2.0, 3.0]]]], dtype=F64)
+    dY = torch.ones(1, 1, 2, 2, dtype=F64)
+    for backward in (conv2d_backward_loops, conv2d_backward):
+        dX, dK, db = backward(X, K, dY)
+        assert dK[0, 0].tolist() == [[8.0, 12.0], [20.0, 24.0]]
+        assert dX[0, 0].tolist() == [[0.0, 1.0, 1.0], [2.0, 6.0, 4.0], [2.0, 5.0, 3.0]]
+        assert db.tolist() == [4.0]
+    assert conv2d_weight_grad(X, dY, (2, 2))[0, 0].tolist() == [[8.0, 12.0], [20.0, 24.0]]
+
+
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_backward_matches_autograd(case, device: str) -> None:
+    X, K, b, dY, args = _conv_case(case, device)
+    expected = _torch_grads(X, K, b, dY, *args)
+    d = dY.detach()
+    for ours in (
+        conv2d_backward_loops(X.detach(), K.detach(), d, *args),
+        conv2d_backward(X.detach(), K.detach(), d, *args),
+    ):
+        for got, want in zip(ours, expected, strict=True):
+            torch.testing.assert_close(got, want, **TIGHT)
+    dK = conv2d_weight_grad(X.detach(), d, K.shape[2:], *args)
+    torch.testing.assert_close(dK, expected[1], **TIGHT)
+
+
+@pytest.mark.parametrize("case", CONV_CASES[1:4])
+def test_backward_gradients_match_double_backward(case) -> None:
+    """Our gradients are differentiable; their float64 gradients equal torch's double backward."""
+    X, K, b, dY, args = _conv_case(case)
+    g = torch.Generator().manual_seed(1)
+    R = [torch.randn(t.shape, dtype=F64, generator=g) for t in (X, K, b)]
+
+    def second(grads):
+        total = sum((t * r).sum() for t, r in zip(grads, R, strict=True))
+        out = torch.autograd.grad(total, (X, K, dY), allow_unused=True)
+        pairs = zip(out, (X, K, dY), strict=True)
+        return [torch.zeros_like(v) if o is None else o for o, v in pairs]
+
+    expected = second(_torch_grads(X, K, b, dY, *args, create_graph=True))
+    for backward in (conv2d_backward, conv2d_backward_loops):
+        for got, want in zip(second(backward(X, K, dY, *args)), expected, strict=True):
+            torch.testing.assert_close(got, want, **TIGHT)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    groups=st.sampled_from([1, 2]),
+    per_group=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+    ks=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    padding=st.tuples(st.integers(0, 2), st.integers(0, 2)),
+    dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+    size=st.tuples(st.integers(5, 8), st.integers(5, 8)),
+)
+def test_backward_hypothesis(groups, per_group, ks, stride, padding, dilation, size) -> None:
+    case = (groups * per_group[0], groups * per_group[1], ks, stride, padding, dilation, groups)
+    X, K, b, dY, args = _conv_case(case, H=size[0], W=size[1])
+    expected = _torch_grads(X, K, b, dY, *args)
+    got = conv2d_backward(X.detach(), K.detach(), dY.detach(), *args)
+    for ours, want in zip(got, expected, strict=True):
+        torch.testing.assert_close(ours, want, **TIGHT)
+
+
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_backward_equals_convlib(case) -> None:
+    """Autograd through the general convlib.conv2d, and convlib.conv_transpose2d, give the same."""
+    X, K, b, dY, (stride, padding, dilation, groups) = _conv_case(case)
+    Y = convlib.conv2d(X, K, b, stride, padding, dilation, groups)
+    expected = torch.autograd.grad(Y, (X, K, b), dY)
+    got = conv2d_backward(X.detach(), K.detach(), dY.detach(), stride, padding, dilation, groups)
+    for ours, theirs in zip(got, expected, strict=True):
+        torch.testing.assert_close(ours, theirs, **TIGHT)
+    lost = [
+        (n + 2 * p - d * (k - 1) - 1) % s
+        for n, p, d, k, s in zip(X.shape[2:], padding, dilation, K.shape[2:], stride, strict=True)
+    ]
+    dX = convlib.conv_transpose2d(dY.detach(), K.detach(), None, stride, padding, lost, groups,
+                                  dilation)  # fmt: skip
+    torch.testing.assert_close(got[0], dX, **TIGHT)
