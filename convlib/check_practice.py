@@ -1,0 +1,1672 @@
+"""Student-facing checks for the practice tasks that go beyond the book's printed code.
+
+Built only on ``convlib.check``'s public primitives (``forbid``, ``compare``, ``check_function``,
+``check_conv2d``, ``check_corr2d``, ``randn``, ``verify_untampered`` and the op sets), so a change
+to how those run student code or compare results carries over here. Like ``convlib.check``, every
+function runs the student's function on the given inputs, computes the answer with PyTorch (or
+autograd through PyTorch), and raises an ``AssertionError`` that names the usual mistake.
+
+Three kinds of checks exist only here:
+
+- ``check_no_output_loop``: the function's Python work must not grow with the number of output
+  positions. It counts the lines of student code executed (``sys.settrace``, only frames outside
+  torch, convlib and the standard library) on a small and on a large input with the same kernel.
+- ``check_speedup``: a fast version must beat the student's own loop version by a ratio, timed
+  best-of-N in the same process (robust to a loaded machine: the minimum of several runs).
+- autograd is forbidden where the task is to derive a gradient: ``Tensor.backward`` and
+  ``torch.autograd.grad`` are recorded like a forbidden convolution.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import sysconfig
+import textwrap
+import time
+import types
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+import convlib.check as check
+
+__all__ = [
+    "AUTOGRAD_OPS",
+    "SAMPLE_OPS",
+    "PAD_OPS",
+    "run",
+    "count_python_lines",
+    "check_no_output_loop",
+    "check_speedup",
+    "check_corr2d_taps",
+    "check_convolve2d_mode",
+    "check_conv2d_taps",
+    "check_learn_kernel_by_hand",
+    "check_pad2d_mode",
+    "check_conv2d_same",
+    "check_conv2d_grad_input",
+    "check_conv2d_grad_weight",
+    "check_conv2d_grad_bias",
+    "check_conv_transpose2d_backward",
+    "check_conv1d",
+    "check_conv3d",
+    "check_causal_conv1d",
+    "check_causal_receptive_field",
+    "check_separable_factors",
+    "check_separable_conv2d",
+    "check_low_rank_conv2d",
+    "check_bilinear_sample",
+    "check_bilinear_grad",
+    "check_deform_conv2d",
+    "check_fft_conv2d",
+    "check_fft_size",
+    "check_adaptive_max_pool2d",
+    "check_max_pool2d_backward",
+]
+
+# Names a TorchFunctionMode records for autograd: Tensor.backward and torch.autograd.grad.
+AUTOGRAD_OPS = frozenset({"backward", "grad"})
+SAMPLE_OPS = frozenset({"grid_sample", "grid_sampler", "grid_sampler_2d", "deform_conv2d"})
+PAD_OPS = frozenset(
+    {
+        "pad",
+        "constant_pad_nd",
+        "reflection_pad1d",
+        "reflection_pad2d",
+        "replication_pad1d",
+        "replication_pad2d",
+        "_pad_enum",
+        "_pad_circular",
+    }
+)
+_ALL_CONV = check.CONV_OPS | check.UNFOLD_OPS
+
+_SKIP_DIRS = tuple(
+    os.path.abspath(p) + os.sep
+    for p in {
+        os.path.dirname(torch.__file__),
+        os.path.dirname(os.path.abspath(__file__)),
+        sysconfig.get_paths()["stdlib"],
+        sysconfig.get_paths()["purelib"],
+        sysconfig.get_paths()["platlib"],
+    }
+)
+
+
+def _fail(*lines: str) -> AssertionError:
+    """An AssertionError with one idea per line, wrapped at 80 characters (nbgrader cuts longer)."""
+    wrapped: list[str] = []
+    for line in "\n".join(lines).split("\n"):
+        if len(line) <= 80:
+            wrapped.append(line)
+        else:
+            wrapped.extend(textwrap.wrap(line, 80, subsequent_indent="  ", break_on_hyphens=False))
+    return AssertionError("\n".join(wrapped))
+
+
+def _shape(value: object) -> str:
+    if isinstance(value, torch.Tensor):
+        return "Tensor(" + ", ".join(str(d) for d in value.shape) + ")"
+    return repr(value)
+
+
+def _call(fname: str, args: Sequence[object], kwargs: dict[str, object]) -> str:
+    parts = [_shape(a) for a in args] + [f"{k}={_shape(v)}" for k, v in kwargs.items()]
+    return f"{fname}({', '.join(parts)})"
+
+
+# --------------------------------------------------------------------------------------------
+# running student code
+
+
+def run(
+    fn: Callable[..., Any],
+    args: Sequence[object],
+    kwargs: dict[str, object] | None = None,
+    *,
+    fname: str,
+    forbidden: frozenset[str] = check.CONV_OPS,
+) -> Any:
+    """Call ``fn(*args, **kwargs)`` under ``check.forbid(forbidden)``; readable failures.
+
+    Autograd (in ``forbidden`` as ``AUTOGRAD_OPS``) gets its own message: derive the gradient.
+    """
+    check.verify_untampered()
+    kwargs = kwargs or {}
+    if not callable(fn):
+        raise _fail(f"`{fname}` is not a function (got {type(fn).__name__})")
+    try:
+        with check.forbid(forbidden) as seen:
+            out = fn(*args, **kwargs)
+    except NotImplementedError:
+        raise _fail(
+            f"`{fname}` is not implemented yet (it raises NotImplementedError):",
+            "replace `raise NotImplementedError()` with your code",
+        ) from None
+    except Exception as error:
+        if seen.used:
+            raise _fail(_forbidden_text(seen, fname)) from None
+        raise _fail(
+            _call(fname, args, kwargs), f"raised {type(error).__name__}: {error}"
+        ) from error
+    if seen.used:
+        raise _fail(_forbidden_text(seen, fname))
+    return out
+
+
+def _forbidden_text(seen: Any, fname: str) -> str:
+    autograd = [u for u in seen.used if u.rsplit(".", 1)[-1] in AUTOGRAD_OPS]
+    if autograd:
+        return (
+            f"`{fname}` uses autograd (loss.backward() or torch.autograd.grad): this task asks "
+            "you to derive the gradient and compute it yourself, 0 points for this task"
+        )
+    return seen.describe(fname)
+
+
+def _tuple_of(out: object, n: int, call: str, what: str) -> tuple[Any, ...]:
+    if out is None:
+        raise _fail(call, "function returned None: did you forget `return`?")
+    if not isinstance(out, tuple | list) or len(out) != n:
+        raise _fail(call, f"returned {type(out).__name__}, expected a tuple {what}")
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------------------------
+# structure: no Python loop over output positions
+
+
+def count_python_lines(
+    fn: Callable[..., Any], args: Sequence[object], kwargs: dict[str, object] | None = None
+) -> int:
+    """Lines of Python executed by ``fn(*args, **kwargs)`` outside torch, convlib and the stdlib.
+
+    A loop over output positions executes lines in proportion to their number; a loop over the
+    kernel's taps does not grow with the input size.
+    """
+    count = 0
+
+    def local(frame: types.FrameType, event: str, arg: object) -> Any:
+        nonlocal count
+        if event == "line":
+            count += 1
+        return local
+
+    def outer(frame: types.FrameType, event: str, arg: object) -> Any:
+        filename = os.path.abspath(frame.f_code.co_filename)
+        if filename.startswith(_SKIP_DIRS):
+            return None
+        return local
+
+    previous = sys.gettrace()
+    sys.settrace(outer)
+    try:
+        fn(*args, **(kwargs or {}))
+    finally:
+        sys.settrace(previous)
+    return count
+
+
+def check_no_output_loop(
+    fn: Callable[..., Any],
+    small: Sequence[object],
+    large: Sequence[object],
+    kwargs: dict[str, object] | None = None,
+    *,
+    fname: str,
+    what: str = "output positions",
+    instead: str = "loop over the kernel's taps (kh*kw shifted slices) instead",
+) -> None:
+    """Fail if ``fn``'s Python line count grows from the ``small`` to the ``large`` input.
+
+    Both inputs use the same kernel and settings, only the spatial size (or number of points)
+    differs, so code that loops over ``what`` runs many more lines on ``large``.
+    """
+    run(fn, small, kwargs, fname=fname, forbidden=frozenset())  # readable errors first
+    few = count_python_lines(fn, small, kwargs)
+    many = count_python_lines(fn, large, kwargs)
+    if many > 1.5 * few + 20:
+        raise _fail(
+            f"`{fname}` runs {few} lines of Python on {_shape(small[0])} but {many} on "
+            f"{_shape(large[0])}:",
+            f"it loops in Python over the {what}. Vectorise: {instead}",
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# speed: a ratio to the student's own loop version
+
+
+def _best_time(
+    fn: Callable[..., Any],
+    args: Sequence[object],
+    kwargs: dict[str, object],
+    repeats: int,
+    budget: float,
+    sync: bool,
+) -> float:
+    best = float("inf")
+    spent = 0.0
+    for _ in range(repeats):
+        if sync:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn(*args, **kwargs)
+        if sync:
+            torch.cuda.synchronize()
+        elapsed = time.perf_counter() - start
+        best = min(best, elapsed)
+        spent += elapsed
+        if spent > budget:
+            break
+    return best
+
+
+def check_speedup(
+    fast: Callable[..., Any],
+    slow: Callable[..., Any],
+    args: Sequence[object],
+    kwargs: dict[str, object] | None = None,
+    *,
+    fast_name: str,
+    slow_name: str,
+    min_ratio: float = 4.0,
+    budget: float = 1.0,
+) -> float:
+    """Assert ``fast`` is at least ``min_ratio`` times faster than ``slow`` on the same input.
+
+    Best-of-N wall-clock times in this process (each function first runs once untimed, and its
+    result is compared with the other's): the minimum ignores the runs a busy machine slowed down.
+    Returns the measured ratio.
+    """
+    kwargs = kwargs or {}
+    sync = any(isinstance(a, torch.Tensor) and a.is_cuda for a in args)
+    reference = run(slow, args, kwargs, fname=slow_name)
+    result = run(fast, args, kwargs, fname=fast_name, forbidden=_ALL_CONV)
+    if isinstance(reference, torch.Tensor):
+        check.compare(
+            result, reference, call=f"{fast_name} vs your {slow_name}", atol=1e-8, rtol=1e-6
+        )
+    slow_time = _best_time(slow, args, kwargs, 3, budget * 0.6, sync)
+    fast_time = _best_time(fast, args, kwargs, 10, budget * 0.4, sync)
+    ratio = slow_time / max(fast_time, 1e-9)
+    if ratio < min_ratio:
+        raise _fail(
+            f"{fast_name} took {fast_time * 1e3:.2f} ms and your {slow_name} "
+            f"{slow_time * 1e3:.2f} ms on {_shape(args[0])}:",
+            f"only {ratio:.1f}x faster, at least {min_ratio:g}x is required.",
+            "Do the work in a few large tensor operations (one matrix product over all "
+            "positions), not many small ones.",
+        )
+    return ratio
+
+
+# --------------------------------------------------------------------------------------------
+# chapter 1-2: cross-correlation
+
+
+def check_corr2d_taps(
+    fn: Callable[..., Any], X: torch.Tensor, K: torch.Tensor, *, fname: str = "corr2d"
+) -> None:
+    """``fn(X, K)`` equals cross-correlation and loops over kernel taps, not output positions."""
+    check.check_corr2d(fn, X, K, fname=fname)
+    H, W = X.shape
+    big = check.randn(H + 16, W + 16, seed=H * 31 + W, device=X.device).to(X.dtype)
+    check_no_output_loop(fn, (X, K), (big, K), fname=fname)
+
+
+def check_convolve2d_mode(
+    fn: Callable[..., Any],
+    X: torch.Tensor,
+    K: torch.Tensor,
+    mode: str,
+    *,
+    fname: str = "convolve2d",
+) -> None:
+    """``fn(X, K, mode=mode)``: true convolution, ``mode`` "valid" or "full" (np.convolve's)."""
+    if mode == "valid":
+        check.check_corr2d(lambda X, K: fn(X, K, mode="valid"), X, K, fname=fname, flip=True)
+        return
+    kh, kw = K.shape
+
+    def conv(kernel: torch.Tensor, pads: tuple[int, int, int, int]) -> torch.Tensor:
+        return F.conv2d(F.pad(X, pads)[None, None], kernel[None, None])[0, 0]
+
+    full = (kw - 1, kw - 1, kh - 1, kh - 1)
+    check.check_function(
+        fn,
+        (X, K),
+        {"mode": "full"},
+        conv(K.flip(0, 1), full),
+        fname=fname,
+        shape_hint="mode='full' keeps every position where the kernel overlaps X: "
+        "(H + kh - 1, W + kw - 1)",
+        variants=[
+            (
+                "your output is the full cross-correlation: a convolution flips the kernel first",
+                lambda: conv(K, full),
+            ),
+            (
+                "you padded one side only: 'full' pads kh - 1 rows above AND below, kw - 1 "
+                "columns left AND right",
+                lambda: conv(K.flip(0, 1), (0, 2 * (kw - 1), 0, 2 * (kh - 1))),
+            ),
+            (
+                "you padded by (k - 1) // 2 ('same'): 'full' pads by k - 1 on every side",
+                lambda: conv(K.flip(0, 1), ((kw - 1) // 2,) * 2 + ((kh - 1) // 2,) * 2),
+            ),
+        ],
+    )
+
+
+def check_conv2d_taps(
+    fn: Callable[..., Any],
+    X: torch.Tensor,
+    K: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    *,
+    fname: str = "conv2d",
+) -> None:
+    """``fn(X, K, bias)`` equals ``F.conv2d`` and loops over taps only (channels vectorised)."""
+    check.check_conv2d(fn, X, K, bias=bias, fname=fname)
+    N, C, H, W = X.shape
+    big = check.randn(N, C, H + 12, W + 12, seed=N + C + H, device=X.device).to(X.dtype)
+    check_no_output_loop(fn, (X, K, bias), (big, K, bias), fname=fname)
+
+
+def check_learn_kernel_by_hand(
+    fn: Callable[..., Any],
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    K_true: torch.Tensor,
+    kwargs: dict[str, object] | None = None,
+    *,
+    fname: str = "learn_kernel",
+    atol: float = 0.01,
+) -> None:
+    """``fn(X, Y, **kwargs)`` recovers ``K_true`` without autograd (gradient derived by hand)."""
+    kwargs = kwargs or {}
+    out = run(fn, (X, Y), kwargs, fname=fname, forbidden=check.CONV_OPS | AUTOGRAD_OPS)
+    check.compare(
+        out,
+        K_true,
+        call=_call(fname, (X, Y), kwargs),
+        variants=[
+            (
+                "your kernel is the true one with the opposite sign: step against the gradient "
+                "(K -= lr * grad)",
+                lambda: -K_true,
+            ),
+            (
+                "your kernel is flipped: the gradient of sum((corr2d(X, K) - Y)**2) is "
+                "2 * corr2d(X, corr2d(X, K) - Y), X first",
+                lambda: K_true.flip(0, 1),
+            ),
+        ],
+        atol=atol,
+        rtol=0.0,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# chapter 3: padding modes, padding="same"
+
+
+def _symmetric_pad(X: torch.Tensor, p: int) -> torch.Tensor:
+    """numpy's 'symmetric' padding (the edge repeated): a common wrong 'reflect'."""
+    H, W = X.shape[-2:]
+    rows = torch.tensor([min(max(i, -1 - i), 2 * H - 1 - i) for i in range(-p, H + p)])
+    cols = torch.tensor([min(max(j, -1 - j), 2 * W - 1 - j) for j in range(-p, W + p)])
+    return X[..., rows.to(X.device), :][..., cols.to(X.device)]
+
+
+def check_pad2d_mode(
+    fn: Callable[..., Any], X: torch.Tensor, padding: int, mode: str, *, fname: str = "pad2d"
+) -> None:
+    """``fn(X, padding, mode=mode)`` equals ``F.pad`` with mode constant, reflect or replicate."""
+    H, W = X.shape[-2:]
+    flat = X.reshape(-1, 1, H, W)
+    pads = (padding,) * 4
+
+    def pad(m: str) -> torch.Tensor:
+        return F.pad(flat, pads, mode=m).reshape(*X.shape[:-2], H + 2 * padding, W + 2 * padding)
+
+    variants: list[tuple[str, Callable[[], torch.Tensor]]] = [
+        (
+            "you padded one side only",
+            lambda: F.pad(flat, (0, 2 * padding, 0, 2 * padding)).reshape(
+                *X.shape[:-2], H + 2 * padding, W + 2 * padding
+            ),
+        ),
+        (
+            f"your padding is 'replicate' (the edge value repeated), not {mode!r}",
+            lambda: pad("replicate"),
+        ),
+        (
+            f"your padding is 'reflect' (mirror without repeating the edge), not {mode!r}",
+            lambda: pad("reflect"),
+        ),
+        (f"your padding is zeros ('constant'), not {mode!r}", lambda: pad("constant")),
+        (
+            "you mirrored including the edge pixel (numpy's 'symmetric'): 'reflect' mirrors "
+            "around the edge pixel without repeating it: x2 x1 | x0 x1 x2",
+            lambda: _symmetric_pad(X, padding),
+        ),
+    ]
+    check.check_function(
+        fn,
+        (X, padding),
+        {"mode": mode},
+        pad(mode),
+        fname=fname,
+        forbidden=PAD_OPS,
+        shape_hint="pad both sides of the last two dimensions: (..., H + 2*padding, W + 2*padding)",
+        variants=[v for v in variants if mode not in v[0].split("not ")[0]],
+    )
+
+
+def check_conv2d_same(
+    fn: Callable[..., Any],
+    X: torch.Tensor,
+    K: torch.Tensor,
+    padding: Any,
+    stride: Any = 1,
+    *,
+    fname: str = "conv2d",
+) -> None:
+    """``fn(X, K, stride=, padding=)`` with padding an int, a pair, "valid" or "same" (torch's)."""
+    if not isinstance(padding, str):
+        check.check_conv2d(fn, X, K, stride=stride, padding=padding, fname=fname)
+        return
+    expected = F.conv2d(X, K, stride=stride, padding=padding)
+    kh, kw = K.shape[-2:]
+    left_heavy = (kw - 1 - (kw - 1) // 2, (kw - 1) // 2, kh - 1 - (kh - 1) // 2, (kh - 1) // 2)
+    check.check_function(
+        fn,
+        (X, K),
+        {"stride": stride, "padding": padding},
+        expected,
+        fname=fname,
+        shape_hint="padding='same' keeps (H, W); 'valid' means no padding",
+        variants=[
+            (
+                "for an even kernel, torch puts the extra padding row at the bottom and the extra "
+                "column on the right (left = total // 2, right = total - left)",
+                lambda: F.conv2d(F.pad(X, left_heavy), K),
+            ),
+            (
+                "padding='same' is ignored (your output is torch's with padding=0)",
+                lambda: F.conv2d(X, K),
+            ),
+        ],
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# chapter 9: backward
+
+
+def _pair(v: int | tuple[int, int]) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+def _scatter_input_grad(
+    dY: torch.Tensor,
+    K: torch.Tensor,
+    input_shape: Sequence[int],
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    groups: int,
+) -> torch.Tensor:
+    """dX by scattering dY * K tap by tap (used with wrong settings, to name mistakes)."""
+    (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
+    N, C_in, H, W = input_shape
+    C_out, cpg, kh, kw = K.shape
+    Ho, Wo = dY.shape[-2:]
+    dXp = dY.new_zeros(
+        N,
+        C_in,
+        max(H + 2 * ph, (Ho - 1) * sh + dh * (kh - 1) + 1),
+        max(W + 2 * pw, (Wo - 1) * sw + dw * (kw - 1) + 1),
+    )
+    opg = C_out // groups
+    for g in range(groups):
+        dYg, Kg = dY[:, g * opg : (g + 1) * opg], K[g * opg : (g + 1) * opg]
+        for a in range(kh):
+            for b in range(kw):
+                rows = slice(a * dh, a * dh + (Ho - 1) * sh + 1, sh)
+                cols = slice(b * dw, b * dw + (Wo - 1) * sw + 1, sw)
+                dXp[:, g * cpg : (g + 1) * cpg, rows, cols] += torch.einsum(
+                    "nohw,oc->nchw", dYg, Kg[:, :, a, b]
+                )
+    return dXp[:, :, ph : ph + H, pw : pw + W]
+
+
+def _gather_weight_grad(
+    X: torch.Tensor,
+    dY: torch.Tensor,
+    kernel_shape: Sequence[int],
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    groups: int,
+) -> torch.Tensor:
+    """dK by a correlation of X with dY, tap by tap (used with wrong settings)."""
+    (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
+    C_out, cpg, kh, kw = kernel_shape
+    Ho, Wo = dY.shape[-2:]
+    Xp = F.pad(X, (pw, pw, ph, ph))
+    need_h, need_w = (Ho - 1) * sh + dh * (kh - 1) + 1, (Wo - 1) * sw + dw * (kw - 1) + 1
+    Xp = F.pad(Xp, (0, max(0, need_w - Xp.shape[-1]), 0, max(0, need_h - Xp.shape[-2])))
+    dK = dY.new_zeros(C_out, cpg, kh, kw)
+    opg = C_out // groups
+    for g in range(groups):
+        for a in range(kh):
+            for b in range(kw):
+                win = Xp[
+                    :,
+                    g * cpg : (g + 1) * cpg,
+                    a * dh : a * dh + (Ho - 1) * sh + 1 : sh,
+                    b * dw : b * dw + (Wo - 1) * sw + 1 : sw,
+                ]
+                dK[g * opg : (g + 1) * opg, :, a, b] = torch.einsum(
+                    "nchw,nohw->oc", win, dY[:, g * opg : (g + 1) * opg]
+                )
+    return dK
+
+
+def _autograd_grads(
+    X: torch.Tensor, K: torch.Tensor, dY: torch.Tensor, **settings: Any
+) -> tuple[torch.Tensor, torch.Tensor]:
+    Xg = X.detach().clone().requires_grad_()
+    Kg = K.detach().clone().requires_grad_()
+    with torch.enable_grad():
+        F.conv2d(Xg, Kg, **settings).backward(dY)
+    assert Xg.grad is not None and Kg.grad is not None
+    return Xg.grad, Kg.grad
+
+
+_BACKWARD_FORBIDDEN = _ALL_CONV | AUTOGRAD_OPS
+
+
+def check_conv2d_grad_input(
+    fn: Callable[..., Any],
+    dY: torch.Tensor,
+    K: torch.Tensor,
+    input_shape: Sequence[int],
+    stride: int = 1,
+    padding: int = 0,
+    dilation: int = 1,
+    groups: int = 1,
+    *,
+    fname: str = "conv2d_grad_input",
+) -> None:
+    """``fn(dY, K, input_shape, stride=, padding=, dilation=, groups=)`` equals autograd's dL/dX."""
+    settings = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
+    X = dY.new_zeros(tuple(input_shape))
+    expected, _ = _autograd_grads(X, K, dY, **settings)
+
+    def wrong(**changes: Any) -> Callable[[], torch.Tensor]:
+        merged = {**settings, **changes}
+        kernel = merged.pop("kernel", K)
+        return lambda: _scatter_input_grad(dY, kernel, input_shape, **merged)
+
+    variants = [
+        (
+            "your dX uses the kernel flipped the wrong way: as a convolution of the zero-inserted "
+            "dY, dX uses K rotated by 180 degrees (or scatter dY[i, j] * K as it is)",
+            wrong(kernel=K.flip(-1, -2)),
+        ),
+    ]
+    if stride != 1:
+        variants.append(
+            (
+                "stride not undone: output (i, j) came from input row "
+                "i*stride + a*dilation - padding, so spread dY out by the stride "
+                "(insert stride - 1 zeros between its entries) before the kernel",
+                wrong(stride=1),
+            )
+        )
+    if dilation != 1:
+        variants.append(
+            ("dilation ignored: tap (a, b) sits at a*dilation, b*dilation", wrong(dilation=1))
+        )
+    if groups != 1:
+        variants.append(
+            (
+                "groups mixed: the gradient of input channel c only comes from the output "
+                "channels of its own group",
+                lambda: _scatter_input_grad(
+                    dY, K.repeat(1, groups, 1, 1), input_shape, stride, padding, dilation, 1
+                ),
+            )
+        )
+    check.check_function(
+        fn,
+        (dY, K, tuple(input_shape)),
+        {k: v for k, v in settings.items()},
+        expected,
+        fname=fname,
+        forbidden=_BACKWARD_FORBIDDEN,
+        shape_hint="dL/dX has the input's shape: crop the padding away at the end",
+        variants=variants,
+    )
+
+
+def check_conv2d_grad_weight(
+    fn: Callable[..., Any],
+    X: torch.Tensor,
+    dY: torch.Tensor,
+    kernel_shape: Sequence[int],
+    stride: int = 1,
+    padding: int = 0,
+    dilation: int = 1,
+    groups: int = 1,
+    *,
+    fname: str = "conv2d_grad_weight",
+) -> None:
+    """``fn(X, dY, kernel_shape, stride=, ...)`` equals autograd's dL/dK."""
+    settings = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
+    K = X.new_zeros(tuple(kernel_shape))
+    _, expected = _autograd_grads(X, K, dY, **settings)
+
+    def wrong(**changes: Any) -> Callable[[], torch.Tensor]:
+        merged = {**settings, **changes}
+        inputs, grads = merged.pop("X", X), merged.pop("dY", dY)
+        return lambda: _gather_weight_grad(inputs, grads, kernel_shape, **merged)
+
+    variants = [
+        (
+            "your dK is flipped: dK[o, c, a, b] = sum over n, i, j of "
+            "X_padded[n, c, i*stride + a*dilation, j*stride + b*dilation] * dY[n, o, i, j]",
+            lambda: expected.flip(-1, -2),
+        ),
+        (
+            "dK not summed over the batch: add the contribution of every image n",
+            wrong(X=X[:1], dY=dY[:1]),
+        ),
+        (
+            "dK averaged over the batch: the loss is a sum, so sum over n (do not divide by N)",
+            lambda: expected / X.shape[0],
+        ),
+    ]
+    if stride != 1:
+        variants.append(
+            (
+                "stride not undone: dY[i, j] pairs with X at row i*stride + a*dilation",
+                wrong(stride=1),
+            )
+        )
+    if dilation != 1:
+        variants.append(
+            ("dilation ignored: tap (a, b) reads X at a*dilation, b*dilation", wrong(dilation=1))
+        )
+    check.check_function(
+        fn,
+        (X, dY, tuple(kernel_shape)),
+        dict(settings),
+        expected,
+        fname=fname,
+        forbidden=_BACKWARD_FORBIDDEN,
+        shape_hint="dL/dK has the kernel's shape (C_out, C_in // groups, kh, kw)",
+        variants=variants,
+    )
+
+
+def check_conv2d_grad_bias(
+    fn: Callable[..., Any], dY: torch.Tensor, *, fname: str = "conv2d_grad_bias"
+) -> None:
+    """``fn(dY)`` equals dL/dbias = dY summed over batch and positions."""
+    bias = dY.new_zeros(dY.shape[1], requires_grad=True)
+    with torch.enable_grad():
+        (bias[None, :, None, None] * dY).sum().backward()
+    assert bias.grad is not None
+    expected = bias.grad
+    check.check_function(
+        fn,
+        (dY,),
+        {},
+        expected,
+        fname=fname,
+        forbidden=_BACKWARD_FORBIDDEN,
+        shape_hint="one gradient per output channel, (C_out,): sum over the batch AND positions",
+        variants=[
+            (
+                "bias gradient not summed over the batch: bias[o] is added to every image, so "
+                "sum dY over n too",
+                lambda: dY[0].sum((1, 2)),
+            ),
+            (
+                "bias gradient not summed over the batch: sum over dims (0, 2, 3)",
+                lambda: dY.sum((2, 3)),
+            ),
+            (
+                "bias gradient averaged: the loss is a sum, so sum (do not divide)",
+                lambda: dY.mean((0, 2, 3)),
+            ),
+        ],
+    )
+
+
+def check_conv_transpose2d_backward(
+    fn: Callable[..., Any],
+    X: torch.Tensor,
+    K: torch.Tensor,
+    dY: torch.Tensor,
+    stride: int = 1,
+    padding: int = 0,
+    *,
+    fname: str = "conv_transpose2d_backward",
+) -> None:
+    """``fn(X, K, dY, stride=, padding=) -> (dX, dK)`` for Y = F.conv_transpose2d(X, K, ...)."""
+    kwargs: dict[str, object] = {"stride": stride, "padding": padding}
+    Xg = X.detach().clone().requires_grad_()
+    Kg = K.detach().clone().requires_grad_()
+    with torch.enable_grad():
+        F.conv_transpose2d(Xg, Kg, stride=stride, padding=padding).backward(dY)
+    assert Xg.grad is not None and Kg.grad is not None
+    call = _call(fname, (X, K, dY), dict(kwargs))
+    out = _tuple_of(
+        run(fn, (X, K, dY), kwargs, fname=fname, forbidden=_BACKWARD_FORBIDDEN), 2, call, "(dX, dK)"
+    )
+    check.compare(
+        out[0],
+        Xg.grad,
+        call=call + "[0] (dX)",
+        shape_hint="dX has X's shape (N, C_in, H, W)",
+        variants=[
+            (
+                "dX uses the flipped kernel: the gradient of a transposed convolution is an "
+                "ordinary cross-correlation conv2d(dY, K) with the same stride and padding",
+                lambda: F.conv2d(dY, K.flip(-1, -2), stride=stride, padding=padding),
+            ),
+            (
+                "stride not applied: dX[i] gathers dY at i*stride + a - padding",
+                lambda: F.conv2d(dY, K, padding=padding)[..., : X.shape[-2], : X.shape[-1]],
+            ),
+        ],
+    )
+    check.compare(
+        out[1],
+        Kg.grad,
+        call=call + "[1] (dK)",
+        shape_hint="dK has K's shape (C_in, C_out, kh, kw)",
+        variants=[
+            ("dK is flipped", lambda: Kg.grad.flip(-1, -2)),  # type: ignore[union-attr]
+            (
+                "dK not summed over the batch",
+                lambda: _gather_weight_grad(
+                    dY[:1], X[:1], (K.shape[0], K.shape[1], *K.shape[2:]), stride, padding, 1, 1
+                ),
+            ),
+        ],
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# chapter 12: 1D and 3D
+
+
+def _conv_nd_variants(
+    op: Callable[..., torch.Tensor],
+    X: torch.Tensor,
+    K: torch.Tensor,
+    settings: dict[str, Any],
+    dims: int,
+) -> list[tuple[str, Callable[[], torch.Tensor]]]:
+    flip_dims = tuple(range(-dims, 0))
+    variants: list[tuple[str, Callable[[], torch.Tensor]]] = [
+        (
+            "your output equals torch's with the kernel flipped: slide K as it is",
+            lambda: op(X, K.flip(flip_dims), **settings),
+        ),
+    ]
+    if settings.get("bias") is not None:
+        variants.append(
+            (
+                "bias not added: add bias[c_out] to every output of channel c_out",
+                lambda: op(X, K, **{**settings, "bias": None}),
+            )
+        )
+    for name, default in (("stride", 1), ("padding", 0), ("dilation", 1)):
+        if settings.get(name, default) not in (default, (default,) * dims):
+            variants.append(
+                (
+                    f"{name} is ignored (your output is torch's with {name}={default})",
+                    functools.partial(op, X, K, **{**settings, name: default}),
+                )
+            )
+    return variants
+
+
+def check_conv1d(
+    fn: Callable[..., Any],
+    X: torch.Tensor,
+    K: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: int = 1,
+    padding: int = 0,
+    dilation: int = 1,
+    *,
+    fname: str = "conv1d",
+    vectorised: bool = True,
+) -> None:
+    """``fn(X, K, bias, stride=, padding=, dilation=)`` equals ``F.conv1d``; taps loop only."""
+    settings: dict[str, Any] = {
+        "bias": bias,
+        "stride": stride,
+        "padding": padding,
+        "dilation": dilation,
+    }
+    check.check_function(
+        fn,
+        (X, K),
+        settings,
+        F.conv1d(X, K, **settings),
+        fname=fname,
+        forbidden=_ALL_CONV,
+        shape_hint="out = (L + 2*padding - dilation*(k - 1) - 1) // stride + 1",
+        variants=_conv_nd_variants(F.conv1d, X, K, settings, 1),
+    )
+    if vectorised:
+        big = check.randn(*X.shape[:-1], X.shape[-1] * 4 + 20, seed=X.shape[-1], device=X.device)
+        check_no_output_loop(
+            fn,
+            (X, K),
+            (big.to(X.dtype), K),
+            settings,
+            fname=fname,
+            what="output time steps",
+            instead="loop over the k taps, each a strided slice of X",
+        )
+
+
+def check_conv3d(
+    fn: Callable[..., Any],
+    X: torch.Tensor,
+    K: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: int | tuple[int, int, int] = 1,
+    padding: int | tuple[int, int, int] = 0,
+    *,
+    fname: str = "conv3d",
+) -> None:
+    """``fn(X, K, bias, stride=, padding=)`` equals ``F.conv3d`` on (N, C, T, H, W)."""
+    settings: dict[str, Any] = {"bias": bias, "stride": stride, "padding": padding}
+    variants = _conv_nd_variants(F.conv3d, X, K, settings, 3)
+    variants.append(
+        (
+            "your output convolves each frame separately (no sum over time taps): a 3D "
+            "kernel also slides along T",
+            lambda: F.conv3d(X, K[:, :, K.shape[2] // 2 : K.shape[2] // 2 + 1], **settings),
+        )
+    )
+    check.check_function(
+        fn,
+        (X, K),
+        settings,
+        F.conv3d(X, K, **settings),
+        fname=fname,
+        forbidden=_ALL_CONV,
+        shape_hint="each of T, H, W: out = (in + 2*padding - k) // stride + 1",
+        variants=variants,
+    )
+    N, C, T, H, W = X.shape
+    big = check.randn(N, C, T + 4, H + 8, W + 8, seed=T + H, device=X.device).to(X.dtype)
+    check_no_output_loop(
+        fn,
+        (X, K),
+        (big, K),
+        settings,
+        fname=fname,
+        instead="loop over the kt*kh*kw taps, each a strided slice of X",
+    )
+
+
+def check_causal_conv1d(
+    fn: Callable[..., Any],
+    X: torch.Tensor,
+    K: torch.Tensor,
+    dilation: int = 1,
+    *,
+    fname: str = "causal_conv1d",
+) -> None:
+    """``fn(X, K, dilation=)``: output t sees only inputs <= t; output length = input length."""
+    k = K.shape[-1]
+    span = dilation * (k - 1)
+    expected = F.conv1d(F.pad(X, (span, 0)), K, dilation=dilation)
+    variants: list[tuple[str, Callable[[], torch.Tensor]]] = [
+        (
+            "you padded on the right: output t then sees inputs after t (the future). Pad "
+            "dilation*(k-1) zeros on the LEFT only",
+            lambda: F.conv1d(F.pad(X, (0, span)), K, dilation=dilation),
+        ),
+        (
+            "you padded both sides ('same'): output t sees the future. Pad dilation*(k-1) zeros "
+            "on the left only",
+            lambda: F.conv1d(F.pad(X, (span // 2, span - span // 2)), K, dilation=dilation),
+        ),
+        (
+            "you padded k - 1 zeros: with dilation the kernel spans dilation*(k-1) + 1 steps",
+            lambda: F.conv1d(F.pad(X, (k - 1, 0)), K, dilation=dilation),
+        ),
+        (
+            "your output equals torch's with the kernel flipped: slide K as it is",
+            lambda: F.conv1d(F.pad(X, (span, 0)), K.flip(-1), dilation=dilation),
+        ),
+    ]
+    check.check_function(
+        fn,
+        (X, K),
+        {"dilation": dilation},
+        expected,
+        fname=fname,
+        forbidden=_ALL_CONV,
+        shape_hint="a causal convolution keeps the length: pad dilation*(k-1) on the left",
+        variants=variants,
+    )
+    # Causality, directly: changing the inputs from t0 on must not change outputs before t0.
+    L = X.shape[-1]
+    t0 = L // 2
+    changed = X.clone()
+    changed[..., t0:] += 1.0
+    before = run(fn, (X, K), {"dilation": dilation}, fname=fname, forbidden=_ALL_CONV)
+    after = run(fn, (changed, K), {"dilation": dilation}, fname=fname, forbidden=_ALL_CONV)
+    if not torch.allclose(before[..., :t0], after[..., :t0], atol=1e-10, rtol=0):
+        raise _fail(
+            f"`{fname}` is not causal: changing the inputs at t >= {t0} changed outputs at t < {t0}"
+        )
+
+
+def check_causal_receptive_field(
+    fn: Callable[..., Any],
+    kernel_size: int,
+    dilations: Sequence[int],
+    *,
+    fname: str = "receptive_field",
+) -> None:
+    """``fn(kernel_size, dilations)``: how many past inputs (itself included) reach one output."""
+    # Measured, not by formula: push an impulse through the stack of causal convolutions.
+    span = sum(d * (kernel_size - 1) for d in dilations)
+    L = span + 8
+    x = torch.zeros(1, 1, L, dtype=torch.float64)
+    x[..., -1] = 1.0  # the last output's dependencies, read off backwards through the stack
+    seen = torch.zeros(1, 1, L, dtype=torch.float64)
+    seen[..., -1] = 1.0
+    for d in dilations:
+        kernel = torch.ones(1, 1, kernel_size, dtype=torch.float64)
+        seen = F.conv1d(F.pad(seen, (0, d * (kernel_size - 1))), kernel, dilation=d).clamp(max=1)
+    expected = int((seen > 0).sum())
+    got = run(fn, (kernel_size, list(dilations)), {}, fname=fname, forbidden=frozenset())
+    call = _call(fname, (kernel_size, list(dilations)), {})
+    if isinstance(got, bool) or not isinstance(got, int):
+        raise _fail(call, f"returned {got!r} ({type(got).__name__}), expected an int")
+    if got != expected:
+        hint = (
+            "each causal layer adds dilation*(kernel_size - 1) past steps to the 1 it starts with"
+        )
+        if got == expected - 1:
+            hint = "off by one: count the current step too (1 + the sum of dilation*(k-1))"
+        elif got == 1 + len(dilations) * (kernel_size - 1):
+            hint = "you ignored the dilations: layer l adds dilations[l]*(kernel_size - 1)"
+        raise _fail(call, f"returned {got}, expected {expected}: {hint}")
+
+
+# --------------------------------------------------------------------------------------------
+# chapter 13: spatially separable kernels
+
+
+def check_separable_factors(
+    fn: Callable[..., Any], K: torch.Tensor, tol: float = 1e-6, *, fname: str = "separable_factors"
+) -> None:
+    """``fn(K, tol=)``: None when K is not rank 1 (s2 > tol*s1), else balanced (col, row)."""
+    call = _call(fname, (K,), {"tol": tol})
+    s = torch.linalg.svdvals(K)
+    separable = bool(s[1] <= tol * s[0]) if len(s) > 1 else True
+    out = run(fn, (K,), {"tol": tol}, fname=fname, forbidden=_ALL_CONV)
+    ratio = float(s[1] / s[0]) if len(s) > 1 else 0.0
+    if not separable:
+        if out is not None:
+            raise _fail(
+                call,
+                f"returned factors, but K has rank 2 or more (s2/s1 = {ratio:.2g} > "
+                f"tol = {tol:g}): return None when K is not separable",
+            )
+        return
+    if out is None:
+        raise _fail(
+            call,
+            f"returned None, but K is separable: s2/s1 = {ratio:.2g} <= tol = {tol:g}"
+            " (compare with a tolerance relative to s1, not with exact rank)",
+        )
+    col, row = _tuple_of(out, 2, call, "(col, row) of shapes (kh,), (kw,)")
+    kh, kw = K.shape
+    for name, v, n in (("col", col, kh), ("row", row, kw)):
+        if not isinstance(v, torch.Tensor) or tuple(v.shape) != (n,):
+            raise _fail(call, f"{name} should be a tensor of shape ({n},), got {_shape(v)}")
+    check.compare(
+        torch.outer(col, row),
+        K,
+        call=f"torch.outer(*{call})",
+        atol=1e-8,
+        rtol=1e-6,
+        variants=[
+            (
+                "outer(col, row) is K transposed: col comes from U[:, 0] (a column), row from "
+                "Vh[0, :] (a row of Vh)",
+                lambda: K.T,
+            ),
+            (
+                "outer(col, row) misses the singular value: split s1 between the factors, "
+                "sqrt(s1) each",
+                lambda: K / s[0],
+            ),
+        ],
+    )
+    if abs(float(col.norm() - row.norm())) > 1e-6 * float(col.norm() + row.norm()):
+        raise _fail(
+            call,
+            f"factors not balanced: |col| = {float(col.norm()):.4g}, |row| = "
+            f"{float(row.norm()):.4g}; give each sqrt(s1)",
+        )
+    if float(col[col.abs().argmax()]) < 0:
+        raise _fail(
+            call,
+            "sign convention: make col's largest-magnitude entry positive (negate both factors)",
+        )
+
+
+def _depthwise_ref(X: torch.Tensor, K2: torch.Tensor, padding: tuple[int, int]) -> torch.Tensor:
+    N, C, H, W = X.shape
+    Y = F.conv2d(X.reshape(N * C, 1, H, W), K2[None, None], padding=padding)
+    return Y.reshape(N, C, *Y.shape[-2:])
+
+
+def check_separable_conv2d(
+    fn: Callable[..., Any],
+    X: torch.Tensor,
+    col: torch.Tensor,
+    row: torch.Tensor,
+    padding: tuple[int, int] = (0, 0),
+    *,
+    fname: str = "separable_conv2d",
+) -> None:
+    """``fn(X, col, row, padding)``: every channel cross-correlated with outer(col, row)."""
+    expected = _depthwise_ref(X, torch.outer(col, row), padding)
+    check.check_function(
+        fn,
+        (X, col, row, padding),
+        {},
+        expected,
+        fname=fname,
+        forbidden=_ALL_CONV,
+        shape_hint="(N, C, H + 2*ph - kh + 1, W + 2*pw - kw + 1)",
+        variants=[
+            (
+                "vertical and horizontal swapped: col runs down the rows (along H), row along "
+                "the columns (along W)",
+                lambda: _depthwise_ref(X, torch.outer(row, col), padding),
+            ),
+            (
+                "your output equals torch's with the kernel flipped: slide the factors as they are",
+                lambda: _depthwise_ref(X, torch.outer(col, row).flip(0, 1), padding),
+            ),
+            ("padding ignored", lambda: _depthwise_ref(X, torch.outer(col, row), (0, 0))),
+        ],
+    )
+    # Two 1D passes cost kh + kw taps; one 2D pass kh * kw. Count lines for growing kernels.
+    lines = []
+    for k in (3, 5, 9):
+        c, r = col.new_ones(k), row.new_ones(k)
+        lines.append(count_python_lines(fn, (X, c, r, (k // 2, k // 2))))
+    growth = (lines[2] - lines[1]) / max(lines[1] - lines[0], 1)
+    if growth > 2.75:
+        raise _fail(
+            f"`{fname}` runs {lines[0]}, {lines[1]}, {lines[2]} lines of Python for 3x3, 5x5 "
+            "and 9x9 kernels: its work grows like kh*kw.",
+            "Apply the factors as two 1D passes (kh taps down, then kw taps across).",
+        )
+
+
+def check_low_rank_conv2d(
+    fn: Callable[..., Any],
+    X: torch.Tensor,
+    K: torch.Tensor,
+    rank: int,
+    padding: tuple[int, int] = (0, 0),
+    *,
+    fname: str = "low_rank_conv2d",
+) -> None:
+    """``fn(X, K, rank, padding)`` = channels filtered with K's best rank-``rank`` approximation."""
+    U, S, Vh = torch.linalg.svd(K)
+
+    def approx(r: int, scale: bool = True) -> torch.Tensor:
+        s = S[:r] if scale else torch.ones_like(S[:r])
+        return (U[:, :r] * s) @ Vh[:r]
+
+    check.check_function(
+        fn,
+        (X, K, rank, padding),
+        {},
+        _depthwise_ref(X, approx(rank), padding),
+        fname=fname,
+        forbidden=_ALL_CONV,
+        atol=1e-9,
+        rtol=1e-7,
+        variants=[
+            (
+                "you used only the first singular term: sum `rank` separable passes",
+                lambda: _depthwise_ref(X, approx(1), padding),
+            ),
+            (
+                "the singular values are missing: term r is s_r * outer(U[:, r], Vh[r])",
+                lambda: _depthwise_ref(X, approx(rank, scale=False), padding),
+            ),
+            (
+                "you used the exact K: keep only the first `rank` terms of its SVD",
+                lambda: _depthwise_ref(X, K, padding),
+            ),
+            (
+                "Vh's columns used instead of its rows: term r is outer(U[:, r], Vh[r, :])",
+                lambda: _depthwise_ref(X, (U[:, :rank] * S[:rank]) @ Vh[:, :rank].T, padding),
+            ),
+        ],
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# chapter 14: bilinear sampling and deformable convolution
+
+
+def _bilinear_ref(
+    X: torch.Tensor,
+    py: torch.Tensor,
+    px: torch.Tensor,
+    mode: str = "bilinear",
+    padding_mode: str = "zeros",
+) -> torch.Tensor:
+    """X: (C, H, W) sampled at points (P,) with torch's grid_sample -> (C, P)."""
+    C, H, W = X.shape
+    gx = 2 * px / (W - 1) - 1
+    gy = 2 * py / (H - 1) - 1
+    grid = torch.stack([gx, gy], -1)[None, None]  # (1, 1, P, 2)
+    out = F.grid_sample(X[None], grid, mode=mode, padding_mode=padding_mode, align_corners=True)
+    return out[0, :, 0]
+
+
+def _bilinear_trunc(X: torch.Tensor, py: torch.Tensor, px: torch.Tensor) -> torch.Tensor:
+    """Bilinear with int()-style truncation instead of floor (wrong between -1 and 0)."""
+    C, H, W = X.shape
+    y0, x0 = py.trunc(), px.trunc()
+    out = X.new_zeros(C, py.shape[0])
+    for dy, dx in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        y, x = y0 + dy, x0 + dx
+        w = (1 - (py - y).abs()).clamp(min=0) * (1 - (px - x).abs()).clamp(min=0)
+        inside = (y >= 0) & (y <= H - 1) & (x >= 0) & (x <= W - 1)
+        idx = (y.clamp(0, H - 1) * W + x.clamp(0, W - 1)).long()
+        out += X.reshape(C, -1)[:, idx] * torch.where(inside, w, 0.0)
+    return out
+
+
+def check_bilinear_sample(
+    fn: Callable[..., Any],
+    X: torch.Tensor,
+    py: torch.Tensor,
+    px: torch.Tensor,
+    *,
+    fname: str = "bilinear_sample",
+) -> None:
+    """``fn(X, py, px)``: X (C, H, W) read at P real points, zero outside -> (C, P)."""
+    check.check_function(
+        fn,
+        (X, py, px),
+        {},
+        _bilinear_ref(X, py, px),
+        fname=fname,
+        forbidden=_ALL_CONV | SAMPLE_OPS,
+        shape_hint="one value per channel and point: (C, P)",
+        variants=[
+            (
+                "rows and columns swapped: py is the row (along H), px the column (along W)",
+                lambda: (
+                    _bilinear_ref(X.transpose(1, 2), px, py)
+                    if X.shape[1] == X.shape[2]
+                    else _bilinear_ref(X, px, py)
+                ),
+            ),
+            (
+                "outside the image you used the nearest border pixel: neighbours outside X count "
+                "as zero",
+                lambda: _bilinear_ref(X, py, px, padding_mode="border"),
+            ),
+            (
+                "you rounded to the nearest pixel: interpolate between the four neighbours",
+                lambda: _bilinear_ref(X, py, px, mode="nearest"),
+            ),
+            (
+                "int() or .long() rounds toward zero: for -1 < p < 0 the top-left neighbour is "
+                "floor(p) = -1, use torch.floor",
+                lambda: _bilinear_trunc(X, py, px),
+            ),
+        ],
+    )
+    big_py = torch.cat([py] * 8)
+    big_px = torch.cat([px] * 8)
+    check_no_output_loop(
+        fn,
+        (X, py, px),
+        (X, big_py, big_px),
+        fname=fname,
+        what="points",
+        instead="compute the four neighbours of all points at once",
+    )
+
+
+def check_bilinear_grad(
+    fn: Callable[..., Any],
+    X: torch.Tensor,
+    py: torch.Tensor,
+    px: torch.Tensor,
+    *,
+    fname: str = "bilinear_grad",
+) -> None:
+    """``fn(X, py, px) -> (d/dpy, d/dpx)``, each (C, P): how the samples move with the point."""
+    grid_y = py.detach().clone().requires_grad_()
+    grid_x = px.detach().clone().requires_grad_()
+    C = X.shape[0]
+    dys, dxs = [], []
+    with torch.enable_grad():
+        for c in range(C):
+            values = _bilinear_ref(X[c : c + 1], grid_y, grid_x)[0].sum()
+            gy, gx = torch.autograd.grad(values, (grid_y, grid_x))
+            dys.append(gy)
+            dxs.append(gx)
+    dpy, dpx = torch.stack(dys), torch.stack(dxs)
+    call = _call(fname, (X, py, px), {})
+    out = _tuple_of(
+        run(fn, (X, py, px), {}, fname=fname, forbidden=_ALL_CONV | SAMPLE_OPS | AUTOGRAD_OPS),
+        2,
+        call,
+        "(dpy, dpx)",
+    )
+    swapped = "you returned (d/dpx, d/dpy): the row derivative comes first"
+    check.compare(
+        out[0],
+        dpy,
+        call=call + "[0] (d/dpy)",
+        variants=[
+            (swapped, lambda: dpx),
+            (
+                "sign: moving the point down moves weight from the top neighbours to the "
+                "bottom ones, d/dpy = (1-lx)(v10 - v00) + lx (v11 - v01)",
+                lambda: -dpy,
+            ),
+        ],
+    )
+    check.compare(
+        out[1],
+        dpx,
+        call=call + "[1] (d/dpx)",
+        variants=[
+            (swapped, lambda: dpy),
+            ("sign: d/dpx = (1-ly)(v01 - v00) + ly (v11 - v10)", lambda: -dpx),
+        ],
+    )
+
+
+def deform_conv2d_reference(
+    X: torch.Tensor,
+    offset: torch.Tensor,
+    K: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    mask: torch.Tensor | None = None,
+    stride: int = 1,
+    padding: int = 0,
+    dilation: int = 1,
+    *,
+    swap: bool = False,
+) -> torch.Tensor:
+    """torchvision's deform_conv2d (offset groups 1, groups 1), built on F.grid_sample.
+
+    X: (N, C_in, H, W); offset: (N, 2*kh*kw, H', W') as (dy, dx) per tap (tap = a*kw + b);
+    K: (C_out, C_in, kh, kw); mask: (N, kh*kw, H', W') -> (N, C_out, H', W').
+    ``swap`` reads the pairs as (dx, dy) (a mistake).
+    """
+    N, C, H, W = X.shape
+    C_out, _, kh, kw = K.shape
+    Ho = (H + 2 * padding - dilation * (kh - 1) - 1) // stride + 1
+    Wo = (W + 2 * padding - dilation * (kw - 1) - 1) // stride + 1
+    rows = (torch.arange(Ho, dtype=X.dtype, device=X.device) * stride - padding)[:, None]
+    cols = (torch.arange(Wo, dtype=X.dtype, device=X.device) * stride - padding)[None, :]
+    Y = X.new_zeros(N, C_out, Ho, Wo)
+    for a in range(kh):
+        for b in range(kw):
+            t = a * kw + b
+            dy, dx = offset[:, 2 * t], offset[:, 2 * t + 1]
+            if swap:
+                dy, dx = dx, dy
+            py = rows + a * dilation + dy  # (N, Ho, Wo)
+            px = cols + b * dilation + dx
+            grid = torch.stack([2 * px / (W - 1) - 1, 2 * py / (H - 1) - 1], -1)
+            sample = F.grid_sample(
+                X, grid, mode="bilinear", padding_mode="zeros", align_corners=True
+            )  # (N, C, Ho, Wo)
+            if mask is not None:
+                sample = sample * mask[:, t, None]
+            Y += torch.einsum("nchw,oc->nohw", sample, K[:, :, a, b])
+    if bias is not None:
+        Y += bias[None, :, None, None]
+    return Y
+
+
+def check_deform_conv2d(
+    fn: Callable[..., Any],
+    X: torch.Tensor,
+    offset: torch.Tensor,
+    K: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    mask: torch.Tensor | None = None,
+    stride: int = 1,
+    padding: int = 0,
+    dilation: int = 1,
+    *,
+    fname: str = "deform_conv2d",
+) -> None:
+    """``fn(X, offset, K, bias, mask, stride=, padding=, dilation=)`` = DCNv2 (torchvision's)."""
+    settings: dict[str, Any] = {"stride": stride, "padding": padding, "dilation": dilation}
+    expected = deform_conv2d_reference(X, offset, K, bias, mask, **settings)
+    variants: list[tuple[str, Callable[[], torch.Tensor]]] = [
+        (
+            "offsets read as (dx, dy): channel 2*t is the row offset dy of tap t, 2*t + 1 the "
+            "column offset dx",
+            lambda: deform_conv2d_reference(X, offset, K, bias, mask, **settings, swap=True),
+        ),
+        (
+            "the offsets are ignored: your output is a plain conv2d",
+            lambda: F.conv2d(X, K, bias, **settings),
+        ),
+    ]
+    if mask is not None:
+        variants.append(
+            (
+                "the modulation mask is ignored: multiply each tap's sample by mask[n, t, i, j]",
+                lambda: deform_conv2d_reference(X, offset, K, bias, None, **settings),
+            )
+        )
+    if dilation != 1:
+        variants.append(
+            (
+                "dilation ignored in the base grid: tap (a, b) starts at "
+                "(i*stride - padding + a*dilation, ...)",
+                lambda: deform_conv2d_reference(X, offset, K, bias, mask, stride, padding, 1)[
+                    ..., : expected.shape[-2], : expected.shape[-1]
+                ],
+            )
+        )
+    check.check_function(
+        fn,
+        (X, offset, K),
+        {"bias": bias, "mask": mask, **settings},
+        expected,
+        fname=fname,
+        forbidden=_ALL_CONV | SAMPLE_OPS,
+        atol=1e-9,
+        rtol=1e-7,
+        shape_hint="the output has conv2d's shape with the same stride, padding, dilation",
+        variants=variants,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# chapter 15: FFT convolution
+
+
+def _fft_wrong_crop(
+    X: torch.Tensor, K: torch.Tensor, padding: int, stride: int, groups: int
+) -> torch.Tensor:
+    """FFT convolution with the flipped kernel, cropped at 0 instead of kh - 1 (a mistake)."""
+    Xp = F.pad(X, (padding,) * 4)
+    Hp, Wp = Xp.shape[-2:]
+    kh, kw = K.shape[-2:]
+    Ho, Wo = (Hp - kh) // stride + 1, (Wp - kw) // stride + 1
+    FX = torch.fft.rfft2(Xp, s=(Hp, Wp))
+    FK = torch.fft.rfft2(K.flip(-1, -2), s=(Hp, Wp))
+    N, C = X.shape[:2]
+    Z = torch.einsum("nchw,ochw->nohw", FX, FK) if groups == 1 else FX * FK[:, 0][None]
+    Y = torch.fft.irfft2(Z, s=(Hp, Wp))
+    return Y[..., : (Ho - 1) * stride + 1 : stride, : (Wo - 1) * stride + 1 : stride]
+
+
+def check_fft_conv2d(
+    fn: Callable[..., Any],
+    X: torch.Tensor,
+    K: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    padding: int = 0,
+    stride: int = 1,
+    *,
+    groups: int = 1,
+    fname: str = "fft_conv2d",
+) -> None:
+    """``fn(X, K, bias, padding=, stride=)`` (groups=C: ``fn(X, K, padding=)``) vs ``F.conv2d``."""
+    kwargs: dict[str, Any] = (
+        {"bias": bias, "padding": padding, "stride": stride}
+        if groups == 1
+        else {"padding": padding}
+    )
+    expected = F.conv2d(X, K, bias, stride=stride, padding=padding, groups=groups)
+    wrong_crop = _fft_wrong_crop(X, K, padding, stride, groups)
+    if bias is not None:
+        wrong_crop = wrong_crop + bias[None, :, None, None]
+    variants: list[tuple[str, Callable[[], torch.Tensor]]] = [
+        (
+            "your output is a true convolution (kernel flipped): cross-correlation multiplies by "
+            "the CONJUGATE of the kernel's spectrum (or flip the kernel before its FFT)",
+            lambda: F.conv2d(
+                X, K.flip(-1, -2), bias, stride=stride, padding=padding, groups=groups
+            ),
+        ),
+        (
+            "wrong crop: with the flipped kernel the valid outputs start at index (kh-1, kw-1) of "
+            "the circular result, not at 0 (yours are rolled by the kernel size)",
+            lambda: wrong_crop,
+        ),
+    ]
+    if padding:
+        variants.append(
+            ("padding ignored", lambda: F.conv2d(X, K, bias, stride=stride, groups=groups))
+        )
+    if stride != 1:
+        variants.append(
+            (
+                "stride ignored: keep every stride-th output",
+                lambda: F.conv2d(X, K, bias, padding=padding, groups=groups),
+            )
+        )
+    if bias is not None:
+        variants.append(
+            (
+                "bias not added",
+                lambda: F.conv2d(X, K, None, stride=stride, padding=padding, groups=groups),
+            )
+        )
+    check.check_function(
+        fn,
+        (X, K),
+        kwargs,
+        expected,
+        fname=fname,
+        forbidden=_ALL_CONV,
+        atol=1e-9,
+        rtol=1e-7,
+        shape_hint="crop the valid part: out = (H + 2*padding - kh) // stride + 1",
+        variants=variants,
+    )
+
+
+def check_fft_size(
+    fn: Callable[..., Any],
+    size: int,
+    kernel_size: int,
+    padding: int = 0,
+    *,
+    fname: str = "fft_size",
+) -> None:
+    """``fn(size, kernel_size, padding)``: the smallest FFT length with no wrap-around in the
+    valid outputs. Measured: the first length whose circular correlation equals ``F.conv1d``."""
+    x = check.randn(1, 1, size, seed=size)
+    k = check.randn(1, 1, kernel_size, seed=kernel_size + 1)
+    reference = F.conv1d(x, k, padding=padding)[0, 0]
+    xp = F.pad(x, (padding, padding))[0, 0]
+    expected = None
+    for n in range(1, size + 2 * padding + kernel_size + 1):
+        if n < xp.shape[0]:
+            continue  # the signal does not fit: the FFT would fold it
+        X = torch.fft.rfft(xp, n)
+        Kf = torch.fft.rfft(k[0, 0], n)
+        y = torch.fft.irfft(X * Kf.conj(), n)[: reference.shape[0]]
+        if torch.allclose(y, reference, atol=1e-9):
+            expected = n
+            break
+    assert expected is not None
+    call = _call(fname, (size, kernel_size, padding), {})
+    got = run(fn, (size, kernel_size, padding), {}, fname=fname, forbidden=frozenset())
+    if isinstance(got, bool) or not isinstance(got, int):
+        raise _fail(call, f"returned {got!r} ({type(got).__name__}), expected an int")
+    if got != expected:
+        if got == size + 2 * padding + kernel_size - 1:
+            hint = (
+                "that length holds the FULL linear correlation, but only the valid outputs "
+                "are kept: wrap-around only lands on outputs you discard"
+            )
+        elif got == size + kernel_size - 1 or got == size:
+            hint = "the padded input is H + 2*padding long: it must fit in the FFT"
+        else:
+            hint = "the padded input must fit, and nothing more is needed for the valid outputs"
+        raise _fail(call, f"returned {got}, expected {expected}: {hint}")
+
+
+# --------------------------------------------------------------------------------------------
+# chapter 11: adaptive pooling, the backward of max pooling
+
+
+def _adaptive_floor_end(X: torch.Tensor, out: tuple[int, int]) -> torch.Tensor:
+    H, W = X.shape[-2:]
+    oh, ow = out
+    rows = []
+    for i in range(oh):
+        cols = []
+        for j in range(ow):
+            r0, r1 = i * H // oh, max((i + 1) * H // oh, i * H // oh + 1)
+            c0, c1 = j * W // ow, max((j + 1) * W // ow, j * W // ow + 1)
+            cols.append(X[..., r0:r1, c0:c1].amax((-2, -1)))
+        rows.append(torch.stack(cols, -1))
+    return torch.stack(rows, -2)
+
+
+def check_adaptive_max_pool2d(
+    fn: Callable[..., Any],
+    X: torch.Tensor,
+    output_size: tuple[int, int],
+    *,
+    fname: str = "adaptive_max_pool2d",
+) -> None:
+    """``fn(X, output_size) -> (values, indices)`` equals ``F.adaptive_max_pool2d``."""
+    values, indices = F.adaptive_max_pool2d(X, output_size, return_indices=True)
+    call = _call(fname, (X, output_size), {})
+    out = _tuple_of(
+        run(fn, (X, output_size), {}, fname=fname, forbidden=check.POOL_OPS | _ALL_CONV),
+        2,
+        call,
+        "(values, indices)",
+    )
+    H, W = X.shape[-2:]
+    oh, ow = output_size
+    variants: list[tuple[str, Callable[[], torch.Tensor]]] = [
+        (
+            "window ends rounded down: window i covers rows floor(i*H/out) to ceil((i+1)*H/out), "
+            "so neighbouring windows may overlap",
+            lambda: _adaptive_floor_end(X, output_size),
+        ),
+    ]
+    if H % oh == 0 and W % ow == 0:
+        pass
+    else:
+        variants.append(
+            (
+                "you used fixed windows of H // out: adaptive windows vary in size so "
+                "that they cover all of X",
+                lambda: F.max_pool2d(X, (H // oh, W // ow)),
+            )
+        )
+    check.compare(
+        out[0],
+        values,
+        call=call + "[0] (values)",
+        variants=variants,
+        shape_hint="(N, C, *output_size)",
+    )
+    idx = out[1]
+    if (
+        isinstance(idx, torch.Tensor)
+        and idx.shape == indices.shape
+        and idx.dtype == indices.dtype
+        and not torch.equal(idx, indices)
+    ):
+        raise _fail(
+            call + "[1] (indices)",
+            "indices differ: they are flat within the channel, "
+            "h * W + w of the maximum in the input, not the position within the window",
+        )
+    check.compare(
+        idx,
+        indices,
+        call=call + "[1] (indices)",
+        shape_hint="one int64 index per output, like values",
+    )
+
+
+def check_max_pool2d_backward(
+    fn: Callable[..., Any],
+    X: torch.Tensor,
+    kernel_size: int,
+    stride: int,
+    *,
+    fname: str = "max_pool2d_backward",
+) -> None:
+    """``fn(dY, indices, input_size)`` = autograd's gradient of max_pool2d w.r.t. its input."""
+    Xg = X.detach().clone().requires_grad_()
+    with torch.enable_grad():
+        Y, indices = F.max_pool2d(Xg, kernel_size, stride, return_indices=True)
+        dY = check.randn(*Y.shape, seed=int(Y.numel()), device=X.device).to(X.dtype)
+        Y.backward(dY)
+    assert Xg.grad is not None
+    size = tuple(X.shape[-2:])
+    N, C = X.shape[:2]
+
+    def overwrite() -> torch.Tensor:
+        flat = X.new_zeros(N, C, size[0] * size[1])
+        flat.scatter_(2, indices.flatten(2), dY.flatten(2))
+        return flat.reshape(X.shape)
+
+    check.check_function(
+        fn,
+        (dY, indices, size),
+        {},
+        Xg.grad,
+        fname=fname,
+        forbidden=check.POOL_OPS | _ALL_CONV | AUTOGRAD_OPS | {"max_unpool2d"},
+        shape_hint="the gradient has the input's shape (N, C, H, W)",
+        variants=[
+            (
+                "overlapping windows overwrite each other: when one pixel is the max of several "
+                "windows its gradients ADD up (scatter_add / index_add, not assignment)",
+                overwrite,
+            ),
+        ],
+    )
