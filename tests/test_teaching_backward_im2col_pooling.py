@@ -18,6 +18,7 @@ from convlib.teaching.ch09_backward import (
     conv2d_backward_loops,
     conv2d_weight_grad,
 )
+from convlib.teaching.ch10_im2col import col2im, conv2d_im2col, im2col
 
 F64 = torch.float64
 TIGHT = {"rtol": 1e-10, "atol": 1e-10}
@@ -134,3 +135,95 @@ def test_backward_equals_convlib(case) -> None:
     dX = convlib.conv_transpose2d(dY.detach(), K.detach(), None, stride, padding, lost, groups,
                                   dilation)  # fmt: skip
     torch.testing.assert_close(got[0], dX, **TIGHT)
+
+
+# ---------------------------------------------------------------------------------------------
+# Chapter 10: im2col
+# ---------------------------------------------------------------------------------------------
+
+IM2COL_CASES = [  # (kh, kw, stride, padding, dilation)
+    (2, 2, (1, 1), (0, 0), (1, 1)),
+    (3, 2, (2, 3), (1, 1), (2, 1)),
+    (1, 3, (1, 2), (0, 2), (1, 2)),
+]
+
+
+def test_im2col_hand_case() -> None:
+    X = torch.arange(9.0, dtype=F64).reshape(1, 1, 3, 3)
+    cols = im2col(X, 2, 2)
+    assert cols[0].T.tolist() == [[0, 1, 3, 4], [1, 2, 4, 5], [3, 4, 6, 7], [4, 5, 7, 8]]
+    K = torch.tensor([[[[0.0, 1.0], [2.0, 3.0]]]], dtype=F64)
+    assert conv2d_im2col(X, K)[0, 0].tolist() == [[19.0, 25.0], [37.0, 43.0]]
+    assert col2im(torch.ones_like(cols), (3, 3), 2, 2)[0, 0].tolist() == [
+        [1.0, 2.0, 1.0],
+        [2.0, 4.0, 2.0],
+        [1.0, 2.0, 1.0],
+    ]
+    assert tuple(im2col(torch.zeros(2, 5, 3, 4), 2, 3).shape) == (2, 30, 4)
+
+
+@pytest.mark.parametrize("case", IM2COL_CASES)
+def test_im2col_matches_torch(case, device: str) -> None:
+    kh, kw, stride, padding, dilation = case
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(2, 3, 7, 8, dtype=F64, generator=g).to(device).requires_grad_()
+    K = torch.randn(4, 3, kh, kw, dtype=F64, generator=g).to(device).requires_grad_()
+    b = torch.randn(4, dtype=F64, generator=g).to(device).requires_grad_()
+    torch_args = dict(dilation=dilation, padding=padding, stride=stride)
+    cols = im2col(X, kh, kw, stride, padding, dilation)
+    expected_cols = F.unfold(X, (kh, kw), **torch_args)
+    torch.testing.assert_close(cols, expected_cols, **TIGHT)
+    Z = torch.randn(cols.shape, dtype=F64, generator=g).to(device).requires_grad_()
+    back = col2im(Z, (7, 8), kh, kw, stride, padding, dilation)
+    expected_back = F.fold(Z, (7, 8), (kh, kw), **torch_args)
+    torch.testing.assert_close(back, expected_back, **TIGHT)
+    Y = conv2d_im2col(X, K, b, stride, padding, dilation)
+    expected_Y = F.conv2d(X, K, b, stride, padding, dilation)
+    torch.testing.assert_close(Y, expected_Y, **TIGHT)
+    # float64 gradients, through the same random cotangents
+    for ours, theirs, inputs in [
+        (cols, expected_cols, X),
+        (back, expected_back, Z),
+        (Y, expected_Y, (X, K, b)),
+    ]:
+        R = torch.randn(ours.shape, dtype=F64, generator=g).to(device)
+        got = torch.autograd.grad((ours * R).sum(), inputs)
+        want = torch.autograd.grad((theirs * R).sum(), inputs)
+        for a, w in zip(got, want, strict=True):
+            torch.testing.assert_close(a, w, **TIGHT)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    ks=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    padding=st.tuples(st.integers(0, 2), st.integers(0, 2)),
+    dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+    size=st.tuples(st.integers(5, 8), st.integers(5, 8)),
+    channels=st.integers(1, 3),
+)
+def test_im2col_hypothesis(ks, stride, padding, dilation, size, channels) -> None:
+    X = torch.randn(2, channels, *size, dtype=F64)
+    cols = im2col(X, *ks, stride, padding, dilation)
+    args = dict(dilation=dilation, padding=padding, stride=stride)
+    torch.testing.assert_close(cols, F.unfold(X, ks, **args), **TIGHT)
+    torch.testing.assert_close(col2im(cols, size, *ks, stride, padding, dilation),
+                               F.fold(cols, size, ks, **args), **TIGHT)  # fmt: skip
+    K = torch.randn(2, channels, *ks, dtype=F64)
+    Y = conv2d_im2col(X, K, None, stride, padding, dilation)
+    torch.testing.assert_close(Y, F.conv2d(X, K, None, stride, padding, dilation), **TIGHT)
+
+
+@pytest.mark.parametrize("case", IM2COL_CASES)
+def test_im2col_equals_convlib(case) -> None:
+    kh, kw, stride, padding, dilation = case
+    X = torch.randn(2, 3, 7, 8, dtype=F64)
+    K = torch.randn(4, 3, kh, kw, dtype=F64)
+    args = dict(stride=stride, padding=padding, dilation=dilation)
+    cols = im2col(X, kh, kw, stride, padding, dilation)
+    torch.testing.assert_close(cols, convlib.unfold(X, (kh, kw), **args), **TIGHT)
+    torch.testing.assert_close(cols, convlib.unfold_reference(X, (kh, kw), **args), **TIGHT)
+    folded = convlib.fold(cols, (7, 8), (kh, kw), **args)
+    torch.testing.assert_close(col2im(cols, (7, 8), kh, kw, stride, padding, dilation), folded)
+    Y = conv2d_im2col(X, K, None, stride, padding, dilation)
+    torch.testing.assert_close(Y, convlib.conv2d(X, K, None, **args), **TIGHT)
