@@ -29,7 +29,8 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+from urllib.parse import urlsplit
 
 import pytest
 import torch
@@ -269,11 +270,15 @@ def _probes(settings: list[Setting], expected: list[dict[str, Any]]) -> list[Any
 def _watch(page: Any, seen: dict[str, list[str]], host: str) -> None:
     def on_request(request: Any) -> None:
         url = request.url
-        if not url.startswith(("data:", "blob:")) and f"//{host}/" not in url + "/":
+        if not url.startswith(("data:", "blob:")) and urlsplit(url).netloc != host:
             seen["external"].append(url)
 
+    def on_console(message: Any) -> None:
+        if message.type == "error":
+            seen["console"].append(f"{message.text} @ {message.location}")
+
     page.on("request", on_request)
-    page.on("console", lambda m: m.type == "error" and seen["console"].append(m.text))
+    page.on("console", on_console)
     page.on("pageerror", lambda exc: seen["console"].append(f"uncaught: {exc}"))
     page.on("requestfailed", lambda r: seen["failed"].append(f"{r.url} ({r.failure})"))
 
@@ -288,10 +293,10 @@ def run_session(chromium: str, site: Path) -> dict[str, Any]:
     record: dict[str, Any] = {"settings": settings, "expected": expected, "probes": probes}
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with serve(site) as base, sync_playwright() as pw:
-        host = base.split("//", 1)[1]
+        host = urlsplit(base).netloc
         browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
         try:
-            desktop = browser.new_context(viewport=DESKTOP, service_workers="block")
+            desktop = browser.new_context(viewport=cast(Any, DESKTOP), service_workers="block")
             page = desktop.new_page()
             _watch(page, seen, host)
             page.goto(f"{base}/{PAGE}", wait_until="load")
@@ -327,7 +332,7 @@ def run_session(chromium: str, site: Path) -> dict[str, Any]:
             record["hover_info"] = page.locator("[data-role=focus-info]").first.text_content()
 
             phone = browser.new_context(
-                viewport=PHONE, is_mobile=True, has_touch=True, service_workers="block"
+                viewport=cast(Any, PHONE), is_mobile=True, has_touch=True, service_workers="block"
             )
             mobile = phone.new_page()
             _watch(mobile, seen, host)
