@@ -27,11 +27,14 @@ use, so patching ``convlib.check`` itself does not help either.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
+import math
 import os
 import sys
 import textwrap
 import types
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
@@ -60,6 +63,14 @@ __all__ = [
     "check_max_pool2d",
     "check_avg_pool2d",
     "check_function",
+    "CheckFailure",
+    "TamperingError",
+    "judge",
+    "encode",
+    "decode_tensor",
+    "cascade",
+    "MODE_ENV",
+    "RECORD_MIME",
 ]
 
 DEVICE_ENV = "CONVLIB_DEVICE"
@@ -141,13 +152,7 @@ def _fail(*lines: str) -> AssertionError:
     ``nbgrader validate`` cuts every line of a traceback at about 87 characters, so long lines are
     wrapped at word boundaries and each diagnosis starts a line of its own.
     """
-    wrapped = []
-    for line in "\n".join(lines).split("\n"):
-        if len(line) <= 80:
-            wrapped.append(line)
-        else:
-            wrapped.extend(textwrap.wrap(line, 80, subsequent_indent="  ", break_on_hyphens=False))
-    return AssertionError("\n".join(wrapped))
+    return CheckFailure(wrap(*lines))
 
 
 # --------------------------------------------------------------------------------------------
@@ -243,14 +248,73 @@ _Check = TypeVar("_Check", bound=Callable[..., None])
 
 
 def _guarded(check: _Check) -> _Check:
-    """Run ``verify_untampered`` before the check computes any reference."""
+    """Before a check computes any reference: if the environment was changed, say so (and, while
+    grading, record it) instead of computing with replaced functions."""
 
     @functools.wraps(check)
     def wrapper(*args: Any, **kwargs: Any) -> None:
-        verify_untampered()
-        check(*args, **kwargs)
+        message = _tampering_message()
+        if message is None:
+            check(*args, **kwargs)
+            return
+        if os.environ.get(MODE_ENV, "") in ("record", "reference"):
+            fname = str(kwargs.get("fname", check.__name__.removeprefix("check_")))
+            _emit({"fname": fname, "fp": "", "result": {"tampering": message}})
+            return
+        raise TamperingError(wrap(message))
 
     return cast(_Check, wrapper)
+
+
+def _tampering_message() -> str | None:
+    """The first way the grading environment was changed, if any: a cell the guard stopped
+    (``convlib.tamper``), or a reference function replaced (``verify_untampered``)."""
+    guard = _cell_guard()
+    if guard is not None and guard.findings:
+        return str(guard.findings[0])
+    try:
+        verify_untampered()
+    except AssertionError as error:
+        return str(error)
+    return None
+
+
+class _CellGuard:
+    """IPython input transformer: a cell that changes the grading environment does not run; it
+    raises the reason instead, and every later check repeats it (see ``convlib.tamper``)."""
+
+    def __init__(self) -> None:
+        self.findings: list[str] = []
+        self.convlib_cell_guard = True
+
+    def __call__(self, lines: list[str]) -> list[str]:
+        from convlib import tamper
+
+        found = tamper.messages("".join(lines))
+        if not found:
+            return lines
+        self.findings.extend(m for m in found if m not in self.findings)
+        return [f"raise __import__('convlib.check').check.TamperingError({found[0]!r})\n"]
+
+
+def _cell_guard(install: bool = False) -> _CellGuard | None:
+    """The IPython shell's cell guard (kept on the shell: a reloaded copy of this module finds
+    the same one); installed when ``install`` and running in IPython."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    if shell is None:
+        return None
+    for t in shell.input_transformers_cleanup:
+        if getattr(t, "convlib_cell_guard", False):
+            return cast(_CellGuard, t)
+    if not install:
+        return None
+    guard = _CellGuard()
+    shell.input_transformers_cleanup.append(guard)
+    return guard
 
 
 # --------------------------------------------------------------------------------------------
@@ -285,12 +349,17 @@ class Forbidden:
         self.torch_ops = torch_ops
         self.python_calls = python_calls
         self.used: list[str] = []
+        self.calls: list[str] = []  # the notebook's own functions reached (for cascades)
 
     def _profile(self, frame: types.FrameType, event: str, arg: object) -> None:
         if event != "call":
             return
         filename = frame.f_code.co_filename
         name = frame.f_code.co_name
+        if frame.f_globals.get("__name__") == "__main__":
+            if name not in self.calls and not name.startswith("<"):
+                self.calls.append(name)
+            return
         where = None
         if filename.startswith(_CONVLIB_DIR + os.sep) and os.path.abspath(filename) != _THIS_FILE:
             module = os.path.splitext(os.path.relpath(filename, os.path.dirname(_CONVLIB_DIR)))[0]
@@ -306,12 +375,7 @@ class Forbidden:
 
     def describe(self, fname: str) -> str:
         """The student-facing message for a forbidden use inside ``fname``."""
-        things = ", ".join(self.used)
-        return (
-            f"`{fname}` calls {things},\n"
-            "which computes what this task asks you to write yourself: not allowed, 0 points for\n"
-            "this task. Build it from indexing, slicing, sums and matrix products."
-        )
+        return _forbidden_text(fname, self.used)
 
 
 @contextmanager
@@ -343,7 +407,7 @@ def forbid(torch_ops: frozenset[str] = CONV_OPS, python_calls: bool = True) -> I
 
 
 # --------------------------------------------------------------------------------------------
-# calling student code
+# calling student code: a result record (what the function did), never an exception
 
 
 def _describe_value(value: object) -> str:
@@ -358,33 +422,409 @@ def _call_text(fname: str, args: Sequence[object], kwargs: dict[str, object]) ->
     return f"{fname}({', '.join(parts)})"
 
 
-def _run_student(
+def _student_frame(tb: types.TracebackType | None) -> str:
+    """Where in the notebook's own code an exception was raised: 'line 5 of corr2d: Y[i] = ...'."""
+    where = ""
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_globals.get("__name__") == "__main__" and frame.f_code.co_name != "<module>":
+            import linecache
+
+            line = linecache.getline(frame.f_code.co_filename, tb.tb_lineno).strip()
+            where = f"line {tb.tb_lineno} of `{frame.f_code.co_name}`" + (
+                f": {line}" if line else ""
+            )
+        tb = tb.tb_next
+    return where
+
+
+def _run(
     fn: Callable[..., Any],
     args: Sequence[object],
     kwargs: dict[str, object],
     *,
     fname: str,
     forbidden: frozenset[str],
-) -> Any:
-    """Call ``fn(*args, **kwargs)`` under ``forbid``; turn every failure into a readable message."""
+) -> dict[str, Any]:
+    """Call ``fn(*args, **kwargs)`` under ``forbid``; return what happened as plain data.
+
+    Keys: outcome ("value", "error", "not_implemented", "not_callable"), value (``encode``d),
+    error/where (the exception and the notebook line it came from), forbidden (labels of the
+    forbidden operations reached), calls (the notebook's own functions it called).
+    """
+    result: dict[str, Any] = {"outcome": "value", "forbidden": [], "calls": []}
     if not callable(fn):
-        raise _fail(f"`{fname}` is not a function (got {type(fn).__name__})")
-    call = _call_text(fname, args, kwargs)
+        result.update(outcome="not_callable", type=type(fn).__name__)
+        return result
+    seen: Forbidden | None = None
     try:
         with forbid(forbidden) as seen:
             out = fn(*args, **kwargs)
     except NotImplementedError:
-        raise _fail(
+        result["outcome"] = "not_implemented"
+    except Exception as error:
+        text = str(error)
+        result.update(
+            outcome="error",
+            error=f"{type(error).__name__}: {text[:400]}",
+            where=_student_frame(error.__traceback__),
+        )
+    else:
+        result["value"] = encode(out)
+    if seen is not None:
+        result["forbidden"] = list(seen.used)
+        result["calls"] = [c for c in seen.calls if c != fname]
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# values as plain JSON data: what crosses from the student's kernel to the grader
+
+
+_DTYPES = {
+    str(t).removeprefix("torch."): t
+    for t in (
+        torch.float64,
+        torch.float32,
+        torch.float16,
+        torch.bfloat16,
+        torch.int64,
+        torch.int32,
+        torch.int16,
+        torch.int8,
+        torch.uint8,
+        torch.bool,
+    )
+}
+_MAX_ELEMENTS = 1_000_000
+
+
+def encode(value: object, depth: int = 0) -> dict[str, Any]:
+    """``value`` as JSON data: tensors exactly (dtype, device, shape, every element), numbers,
+    None, short sequences of those; anything else by its type name. A tensor subclass is not a
+    tensor here: its methods could compute anything when the grader reads it."""
+    if value is None:
+        return {"t": "none"}
+    if type(value) is bool:
+        return {"t": "bool", "v": value}
+    if type(value) is int:
+        return {"t": "int", "v": value}
+    if type(value) is float:
+        return {"t": "float", "v": value if math.isfinite(value) else repr(value)}
+    if type(value) in (torch.Tensor, torch.nn.Parameter):
+        tensor = cast(torch.Tensor, value)
+        dtype = str(tensor.dtype).removeprefix("torch.")
+        out: dict[str, Any] = {
+            "t": "tensor",
+            "dtype": dtype,
+            "device": str(tensor.device),
+            "shape": list(tensor.shape),
+        }
+        if dtype not in _DTYPES or tensor.numel() > _MAX_ELEMENTS or tensor.is_meta:
+            out["data"] = None
+            return out
+        flat = tensor.detach().reshape(-1).cpu()
+        data = flat.tolist()
+        if tensor.is_floating_point() and not bool(flat.isfinite().all()):
+            data = [x if math.isfinite(x) else repr(x) for x in data]
+        out["data"] = data
+        return out
+    if type(value) in (tuple, list) and depth < 2 and len(cast(Sequence[Any], value)) <= 64:
+        items = [encode(v, depth + 1) for v in cast(Sequence[Any], value)]
+        return {"t": "seq", "type": type(value).__name__, "items": items}
+    return {"t": "other", "type": type(value).__name__}
+
+
+def _number(x: object) -> float | int | bool:
+    if isinstance(x, str):
+        return float(x)  # "nan", "inf", "-inf"
+    if isinstance(x, bool | int | float):
+        return x
+    raise ValueError(f"not a number: {type(x).__name__}")
+
+
+def decode_tensor(data: dict[str, Any]) -> torch.Tensor:
+    """The CPU tensor an ``encode``d tensor describes; ValueError for anything malformed (the
+    data may come from a student's kernel: it is parsed, never executed or unpickled)."""
+    dtype = _DTYPES.get(str(data.get("dtype")))
+    shape = data.get("shape")
+    values = data.get("data")
+    if dtype is None or not isinstance(shape, list) or not isinstance(values, list):
+        raise ValueError("malformed tensor record")
+    if not all(isinstance(s, int) and s >= 0 for s in shape) or math.prod(shape) != len(values):
+        raise ValueError("malformed tensor record")
+    return torch.tensor([_number(v) for v in values], dtype=dtype).reshape(shape)
+
+
+def _fingerprint(*parts: object) -> str:
+    """A digest of the inputs a check gave the student's function (equal in every kernel that
+    builds the same inputs): lines the student's results up with the reference run's."""
+    blob = json.dumps(
+        [
+            encode(p) if not isinstance(p, dict) else {k: encode(v) for k, v in p.items()}
+            for p in parts
+        ],
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+# --------------------------------------------------------------------------------------------
+# judging: the same function in Jupyter (here) and in the grader (outside the student's kernel)
+
+
+class CheckFailure(AssertionError):  # noqa: N818  (students read the name)
+    """A failed check. In a notebook it shows as its message only: no traceback through this
+    library (IPython calls ``_render_traceback_``), so the reason is the first thing read."""
+
+    def _render_traceback_(self) -> list[str]:
+        lines = str(self).split("\n")
+        return [f"CheckFailure: {lines[0]}", *lines[1:]]
+
+
+class TamperingError(CheckFailure):
+    """A cell that changes the grading environment (see ``convlib.tamper``)."""
+
+
+def wrap(*lines: str) -> str:
+    """Text with one idea per line, long lines wrapped at word boundaries.
+
+    ``nbgrader validate`` cuts every line of a traceback at about 87 characters.
+    """
+    wrapped = []
+    for line in "\n".join(lines).split("\n"):
+        if len(line) <= 80:
+            wrapped.append(line)
+        else:
+            wrapped.extend(textwrap.wrap(line, 80, subsequent_indent="  ", break_on_hyphens=False))
+    return "\n".join(wrapped)
+
+
+def _forbidden_text(fname: str, used: Sequence[str]) -> str:
+    return (
+        f"`{fname}` calls {', '.join(used)},\n"
+        "which computes what this task asks you to write yourself: not allowed, 0 points for\n"
+        "this task. Build it from indexing, slicing, sums and matrix products."
+    )
+
+
+def judge(spec: dict[str, Any], result: dict[str, Any]) -> str | None:
+    """Why ``result`` (what the student's function did, see ``_run``) fails ``spec`` (what the
+    check expects), or None when it passes. Pure function of JSON data."""
+    fname = str(spec.get("fname", "your function"))
+    call = str(spec.get("call", fname))
+    if result.get("tampering"):
+        return wrap(str(result["tampering"]))
+    outcome = result.get("outcome")
+    if outcome == "not_callable":
+        return wrap(f"`{fname}` is not a function (got {result.get('type')})")
+    used = [str(u) for u in result.get("forbidden") or []]
+    if used:
+        return wrap(_forbidden_text(fname, used))
+    if outcome == "not_implemented":
+        return wrap(
             f"`{fname}` is not implemented yet (it raises NotImplementedError):",
             "replace `raise NotImplementedError()` with your code",
-        ) from None
-    except Exception as error:
-        if seen.used:
-            raise _fail(seen.describe(fname)) from None
-        raise _fail(call, f"raised {type(error).__name__}: {error}") from error
-    if seen.used:
-        raise _fail(seen.describe(fname))
-    return out
+        )
+    if outcome == "error":
+        lines = [call, f"raised {result.get('error')}"]
+        if result.get("where"):
+            lines.append(f"(at {result['where']})")
+        return wrap(*lines)
+    value = result.get("value") or {"t": "other", "type": "?"}
+    if spec.get("kind") == "int":
+        return _judge_int(spec, call, value)
+    return _judge_tensor(spec, call, value)
+
+
+def _judge_int(spec: dict[str, Any], call: str, value: dict[str, Any]) -> str | None:
+    expected = int(spec["expected"])
+    hint = str(spec.get("hint", ""))
+    kind = value.get("t")
+    if kind == "none":
+        return wrap(call, "function returned None: did you forget `return`?")
+    got: object = value.get("v")
+    data = value.get("data")
+    floating = value.get("dtype") in ("float64", "float32", "float16", "bfloat16")
+    if kind == "tensor" and isinstance(data, list) and len(data) == 1 and not floating:
+        kind, got = "int", int(_number(data[0]))
+    if kind == "float" and got == expected:
+        return wrap(
+            call,
+            f"returned the float {float(cast(float, got))!r}, expected the int {expected}: "
+            "use // (floor division)",
+        )
+    if kind != "int":
+        shown = repr(got) if kind in ("float", "bool") else f"a {value.get('type', kind)}"
+        type_name = {"float": "float", "bool": "bool"}.get(str(kind), str(value.get("type", kind)))
+        return wrap(call, f"returned {shown} ({type_name}), expected an int")
+    if got != expected:
+        text = f"returned {got}, expected {expected}"
+        return wrap(call, f"{text}: {hint}" if hint else text)
+    return None
+
+
+def _judge_tensor(spec: dict[str, Any], call: str, value: dict[str, Any]) -> str | None:
+    expected_data = spec["expected"]
+    expected = decode_tensor(expected_data)
+    shape = tuple(expected.shape)
+    kind = value.get("t")
+    if kind == "none":
+        return wrap(call, "function returned None: did you forget `return`?")
+    if kind != "tensor":
+        name = value.get("type") or kind
+        return wrap(call, f"returned a {name}, expected a torch.Tensor of shape {shape}")
+    if value.get("device") != expected_data["device"]:
+        return wrap(
+            call,
+            f"returned a tensor on {value.get('device')}, input was on {expected_data['device']}:",
+            "create new tensors on the input's device, e.g. X.new_zeros(shape)",
+        )
+    if value.get("dtype") != expected_data["dtype"]:
+        return wrap(
+            call,
+            f"returned dtype torch.{value.get('dtype')}, input was torch.{expected_data['dtype']}:",
+            "create new tensors with the input's dtype, e.g. X.new_zeros(shape)",
+        )
+    got_shape = tuple(value.get("shape") or ())
+    atol, rtol = float(spec.get("atol", 1e-10)), float(spec.get("rtol", 1e-8))
+    variants = [(str(m), v) for m, v in spec.get("variants", [])]
+    if got_shape != shape:
+        text = f"output shape {got_shape}, expected {shape}"
+        if spec.get("shape_hint"):
+            text += f": {spec['shape_hint']}"
+        by_shape = [
+            m
+            for m, v in variants
+            if v is not None and tuple(v["shape"]) == got_shape and got_shape != shape
+        ]
+        return wrap(call, text, *by_shape)
+    if value.get("data") is None:
+        return wrap(call, f"the output has over {_MAX_ELEMENTS} elements")
+    actual = decode_tensor(value)
+    if _close(actual, expected, atol, rtol):
+        return None
+    if bool(actual.isnan().any()):
+        flat = int(actual.isnan().flatten().nonzero()[0])
+        return wrap(call, f"output contains NaN (first at {_index_text(flat, actual.shape)})")
+    difference = (actual.to(expected.dtype) - expected).abs()
+    flat = int(difference.flatten().argmax())
+    where = _index_text(flat, actual.shape)
+    got = float(actual.flatten()[flat])
+    want = float(expected.flatten()[flat])
+    text = (
+        f"values differ (max abs error {float(difference.max()):.3g} at {where}: "
+        f"got {got:.6g}, expected {want:.6g})"
+    )
+    found = [
+        m
+        for m, v in variants
+        if v is not None
+        and v.get("data") is not None
+        and _close(actual, decode_tensor(v), atol, rtol)
+    ]
+    if not found:
+        found = [f"(tolerance atol={atol:g}, rtol={rtol:g})"]
+    return wrap(call, text, *found)
+
+
+def cascade(fname: str, calls: Sequence[str], failed: Iterable[str]) -> str | None:
+    """The first line of a failure caused by another function: `learn_kernel` calls `corr2d`,
+    whose own check failed."""
+    failed = set(failed)
+    for name in calls:
+        if name != fname and name in failed:
+            return (
+                f"`{fname}` calls `{name}`, whose own check fails: fix `{name}` first "
+                "(this task may pass once it does)"
+            )
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# where a check's verdict is made
+
+MODE_ENV = "CONVLIB_CHECK_MODE"
+RECORD_MIME = "application/vnd.convlib.check+json"
+_failed_functions: set[str] = set()  # Jupyter: checks that failed in this kernel, for cascades
+emitted: list[dict[str, Any]] = []  # records made outside IPython (tests)
+
+
+def _emit(record: dict[str, Any]) -> None:
+    """Send one record to the grader as a display output of the running (test) cell."""
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    except ImportError:
+        shell = None
+    if shell is None:
+        emitted.append(record)
+        return
+    from IPython.display import publish_display_data
+
+    publish_display_data({RECORD_MIME: record})
+
+
+def _conclude(
+    fname: str,
+    fingerprint: str,
+    result: dict[str, Any],
+    spec: Callable[[], dict[str, Any]],
+) -> None:
+    """Pass, fail, or (while grading) record.
+
+    ``CONVLIB_CHECK_MODE`` unset (Jupyter, ``nbgrader validate``): judge here and raise
+    ``CheckFailure``. ``record`` (a student's notebook being graded): only report what the
+    student's function did; the grader judges outside this process against the reference run.
+    ``reference`` (the instructor's solution run by the grader): report the spec too.
+    """
+    tampering = _tampering_message()
+    if tampering:
+        result = {**result, "tampering": tampering}
+    mode = os.environ.get(MODE_ENV, "")
+    if mode == "record":
+        _emit({"fname": fname, "fp": fingerprint, "result": result})
+        return
+    made = spec()
+    made["fname"] = fname
+    if mode == "reference":
+        _emit({"fname": fname, "fp": fingerprint, "result": result, "spec": made})
+        return
+    message = judge(json.loads(json.dumps(made)), json.loads(json.dumps(result)))
+    if message is None:
+        _failed_functions.discard(fname)
+        return
+    first = cascade(fname, result.get("calls", []), _failed_functions)
+    _failed_functions.add(fname)
+    raise CheckFailure(wrap(first, message) if first else message)
+
+
+def _tensor_spec(
+    expected: torch.Tensor,
+    *,
+    call: str,
+    shape_hint: str,
+    variants: Sequence[tuple[str, Callable[[], torch.Tensor]]],
+    atol: float,
+    rtol: float,
+) -> dict[str, Any]:
+    evaluated: list[tuple[str, dict[str, Any] | None]] = []
+    for message, thunk in variants:
+        try:
+            wrong = thunk()
+            evaluated.append((message, encode(wrong) if isinstance(wrong, torch.Tensor) else None))
+        except Exception:  # a variant that does not apply to these arguments
+            evaluated.append((message, None))
+    return {
+        "kind": "tensor",
+        "call": call,
+        "expected": encode(expected),
+        "shape_hint": shape_hint,
+        "variants": evaluated,
+        "atol": atol,
+        "rtol": rtol,
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -420,69 +860,20 @@ def compare(
 
     ``variants``: (message, thunk) pairs; a thunk computes a *wrong* answer that a typical mistake
     produces. When ``actual`` matches one (by shape, or by values), its message is added, so the
-    feedback names the mistake. Raises ``AssertionError`` with the explanation.
+    feedback names the mistake. Raises ``CheckFailure`` (an ``AssertionError``) with the
+    explanation; while grading, records ``actual`` for the grader instead.
     """
-    if actual is None:
-        raise _fail(call, "function returned None: did you forget `return`?")
-    if not isinstance(actual, torch.Tensor):
-        raise _fail(
-            call,
-            f"returned a {type(actual).__name__}, expected a torch.Tensor of shape "
-            f"{tuple(expected.shape)}",
-        )
-    if actual.device != expected.device:
-        raise _fail(
-            call,
-            f"returned a tensor on {actual.device}, input was on {expected.device}:",
-            "create new tensors on the input's device, e.g. X.new_zeros(shape)",
-        )
-    if actual.dtype != expected.dtype:
-        raise _fail(
-            call,
-            f"returned dtype {actual.dtype}, input was {expected.dtype}:",
-            "create new tensors with the input's dtype, e.g. X.new_zeros(shape)",
-        )
-
-    def matching_variants(by_shape: bool) -> list[str]:
-        found = []
-        for message, thunk in variants:
-            try:
-                wrong = thunk()
-            except Exception:  # a variant that does not apply to these arguments
-                continue
-            if by_shape:
-                if wrong.shape == actual.shape and wrong.shape != expected.shape:
-                    found.append(message)
-            elif _close(actual, wrong, atol, rtol):
-                found.append(message)
-        return found
-
-    if actual.shape != expected.shape:
-        text = f"output shape {tuple(actual.shape)}, expected {tuple(expected.shape)}"
-        if shape_hint:
-            text += f": {shape_hint}"
-        raise _fail(call, text, *matching_variants(by_shape=True))
-    if _close(actual, expected, atol, rtol):
-        return
-    difference = (actual.detach() - expected).abs()
-    if bool(actual.isnan().any()):
-        flat = int(actual.isnan().flatten().nonzero()[0])
-        raise _fail(call, f"output contains NaN (first at {_index_text(flat, actual.shape)})")
-    flat = int(difference.flatten().argmax())
-    where = _index_text(flat, actual.shape)
-    got = float(actual.flatten()[flat])
-    want = float(expected.flatten()[flat])
-    text = (
-        f"values differ (max abs error {float(difference.max()):.3g} at {where}: "
-        f"got {got:.6g}, expected {want:.6g})"
+    result = {"outcome": "value", "value": encode(actual), "forbidden": [], "calls": []}
+    _conclude(
+        call,
+        _fingerprint(call),
+        result,
+        lambda: _tensor_spec(
+            expected, call=call, shape_hint=shape_hint, variants=variants, atol=atol, rtol=rtol
+        ),
     )
-    found = matching_variants(by_shape=False)
-    if not found:
-        found = [f"(tolerance atol={atol:g}, rtol={rtol:g})"]
-    raise _fail(call, text, *found)
 
 
-@_guarded
 def check_int(
     fn: Callable[..., Any],
     args: Sequence[object],
@@ -494,23 +885,14 @@ def check_int(
     forbidden: frozenset[str] = CONV_OPS,
 ) -> None:
     """Assert ``fn(*args, **kwargs) == expected`` for an integer-valued function (sizes, counts)."""
-    verify_untampered()
     call = _call_text(fname, args, kwargs)
-    got = _run_student(fn, args, kwargs, fname=fname, forbidden=forbidden)
-    if got is None:
-        raise _fail(call, "function returned None: did you forget `return`?")
-    if isinstance(got, torch.Tensor) and got.numel() == 1 and not got.is_floating_point():
-        got = int(got.item())
-    if isinstance(got, float) and got == expected:
-        raise _fail(
-            call,
-            f"returned the float {got!r}, expected the int {expected}: use // (floor division)",
-        )
-    if isinstance(got, bool) or not isinstance(got, int):
-        raise _fail(call, f"returned {got!r} ({type(got).__name__}), expected an int")
-    if got != expected:
-        text = f"returned {got}, expected {expected}"
-        raise _fail(call, f"{text}: {hint}" if hint else text)
+    result = _run(fn, args, kwargs, fname=fname, forbidden=forbidden)
+    _conclude(
+        fname,
+        _fingerprint(list(args), dict(kwargs)),
+        result,
+        lambda: {"kind": "int", "call": call, "expected": int(expected), "hint": hint},
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -664,7 +1046,6 @@ def check_conv_params(
 # tensor-valued checks, one per family of op
 
 
-@_guarded
 def check_function(
     fn: Callable[..., Any],
     args: Sequence[object],
@@ -678,17 +1059,16 @@ def check_function(
     atol: float = 1e-10,
     rtol: float = 1e-8,
 ) -> None:
-    """Run ``fn`` honestly (see ``forbid``) and ``compare`` its result with ``expected``."""
-    verify_untampered()
-    out = _run_student(fn, args, kwargs, fname=fname, forbidden=forbidden)
-    compare(
-        out,
-        expected,
-        call=_call_text(fname, args, kwargs),
-        shape_hint=shape_hint,
-        variants=variants,
-        atol=atol,
-        rtol=rtol,
+    """Run ``fn`` honestly (see ``forbid``) and compare its result with ``expected``."""
+    call = _call_text(fname, args, kwargs)
+    result = _run(fn, args, kwargs, fname=fname, forbidden=forbidden)
+    _conclude(
+        fname,
+        _fingerprint(list(args), dict(kwargs)),
+        result,
+        lambda: _tensor_spec(
+            expected, call=call, shape_hint=shape_hint, variants=variants, atol=atol, rtol=rtol
+        ),
     )
 
 
@@ -1161,3 +1541,7 @@ def check_avg_pool2d(
         shape_hint=_pool_hint(**kwargs),
         variants=variants,
     )
+
+
+# In a notebook, stop cells that change the grading environment before they run (and say why).
+_cell_guard(install=True)
