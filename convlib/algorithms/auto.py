@@ -16,7 +16,8 @@ operation as a kernel launch over thousands of threads, so few large operations 
 5. everything else: ``im2col`` (one GEMM).
 
 Winograd is never picked: on the measured CPU its transforms, written as separate tensor
-operations, cost about what its 2.25x fewer multiplications save, and on a GPU they are many
+operations, cost more than its 2.25x fewer multiplications save (slower than im2col on both 3x3
+layers of ``book/data/bench_cpu.csv``, by more than the noise), and on a GPU they are many
 small launches (it stays available by name). Transposed convolutions: ``phase`` (sub-pixel
 phases, one GEMM) when dilation is 1, else ``gemm`` + col2im, on every device.
 """
