@@ -551,5 +551,6 @@ def test_phone_and_screenshots(session: dict[str, Any]) -> None:
 
 
 def test_fast_enough(session: dict[str, Any]) -> None:
-    """The whole browser session, 600 settings included, stays well under a minute."""
-    assert session["seconds"] < 45, session["seconds"]
+    """The whole browser session, 600 settings included, stays under a minute (about 10 s on
+    a quiet 2-core machine, 16 s on a busy one)."""
+    assert session["seconds"] < 60, session["seconds"]

@@ -596,10 +596,12 @@
     var kind = g === 1 ? (v.kernel_size === 1 ? "pointwise (1 × 1)" : "standard")
       : g === cin ? "depthwise" + (cout > cin ? " (multiplier " + cout / cin + ")" : "")
       : "grouped";
+    var who = cout === 1 ? "the output channel" : "each of the " + cout + " output channels";
+    var what = per < cin ? per + " of the " + cin + " input channels"
+      : cin === 1 ? "the input channel" : "all " + cin + " input channels";
     box.appendChild(el("p", { class: "cx-channel-summary", "data-role": "channel-summary",
-      text: kind[0].toUpperCase() + kind.slice(1) + ": groups=" + g + ", each of the " + cout +
-        " output channel" + (cout === 1 ? "" : "s") + " reads " + per + " of the " + cin +
-        " input channel" + (cin === 1 ? "" : "s") + "." }));
+      text: kind[0].toUpperCase() + kind.slice(1) + ": groups=" + g + ", " + who + " reads " +
+        what + "." }));
     if (cin > MAX_CHANNELS || cout > MAX_CHANNELS) {
       box.appendChild(el("p", { class: "cx-note", text: "Drawn for up to " + MAX_CHANNELS +
         " channels a side." }));
