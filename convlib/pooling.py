@@ -7,7 +7,8 @@ reduces it in one call. The loop ``*_reference`` beside each op visits the windo
 
 PyTorch's rules, kept exactly:
 
-* ``stride`` defaults to ``kernel_size``; ``padding`` is at most ``kernel_size // 2``.
+* ``stride`` defaults to ``kernel_size``, also when given as an empty tuple or list (``stride=()``,
+  the default of ``nn.MaxPool2d``); ``padding`` is at most ``kernel_size // 2``.
 * Max pooling pads with ``-inf`` (padding never wins); average pooling pads with zeros.
 * ``ceil_mode=True`` rounds the output size up, so a last window may hang past the right padding,
   but a window that would start inside the right padding is dropped
@@ -20,6 +21,11 @@ PyTorch's rules, kept exactly:
   (the last NaN met), and a window whose maximum is ``-inf`` points at its first position that is
   not in the left padding, as PyTorch does.
 
+Adaptive pooling (``adaptive_avg_pool1d/2d/3d``, ``adaptive_max_pool1d/2d/3d``) takes an output
+size instead of a window: output cell ``i`` of a dim of size ``L`` pools the bin
+``[floor(i L / out), ceil((i + 1) L / out))``, PyTorch's rule, so neighbouring bins may overlap.
+An output size ``None`` (2d/3d) keeps that dim's input size.
+
 Inputs must be floating point (PyTorch's max_pool2d/3d also take integer tensors; convlib does not).
 """
 
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 
 import torch
 
@@ -47,6 +54,12 @@ __all__ = [
     "avg_pool1d_reference",
     "avg_pool2d_reference",
     "avg_pool3d_reference",
+    "adaptive_avg_pool1d",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool3d",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool3d",
 ]
 
 PoolResult = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
@@ -85,7 +98,12 @@ class _Pool:
             )
         self.kernel = ntuple(kernel_size, n, "kernel_size")
         check_positive(self.kernel, "kernel_size")
-        self.stride = self.kernel if stride is None else ntuple(stride, n, "stride")
+        # PyTorch: an omitted stride (None, or an empty tuple/list such as nn.MaxPool2d's
+        # default ``stride=()``) means stride = kernel_size.
+        omitted = stride is None or (
+            isinstance(stride, Sequence) and not isinstance(stride, str) and len(stride) == 0
+        )
+        self.stride = self.kernel if omitted or stride is None else ntuple(stride, n, "stride")
         check_positive(self.stride, "stride")
         self.padding = ntuple(padding, n, "padding")
         check_nonnegative(self.padding, "padding")
@@ -513,3 +531,133 @@ def avg_pool3d_reference(
     P = _Pool("avg_pool3d", 3, input, kernel_size, stride, padding, 1, ceil_mode)
     _check_kernel_fits_unpadded(P)
     return _avg_pool_loop(P, count_include_pad, divisor_override)
+
+
+# ---------------------------------------------------------------------------------------------
+# Adaptive pooling: the output size is given, the bins follow from it
+# ---------------------------------------------------------------------------------------------
+
+OutputSize = int | None | Sequence[int | None]
+
+
+def _adaptive_output_size(
+    op: str, output_size: object, n: int, size: tuple[int, ...]
+) -> tuple[int, ...]:
+    """PyTorch's output_size forms: an int, or n entries that are ints or (2d/3d) None = keep."""
+    if isinstance(output_size, int) and not isinstance(output_size, bool):
+        entries: tuple[object, ...] = (output_size,) * n
+    elif isinstance(output_size, Sequence) and not isinstance(output_size, str):
+        entries = tuple(output_size)
+    else:
+        raise TypeError(
+            f"{op}: output_size must be an int or a tuple of {n} ints"
+            f"{' (or None to keep a dim)' if n > 1 else ''}, got "
+            f"{type(output_size).__name__} {output_size!r}"
+        )
+    if len(entries) != n:
+        raise ValueError(f"{op}: output_size must have {n} entries, got {output_size!r}")
+    out = []
+    for entry, keep in zip(entries, size, strict=True):
+        if entry is None and n > 1:
+            out.append(keep)
+        elif isinstance(entry, int) and not isinstance(entry, bool):
+            out.append(entry)
+        else:
+            raise TypeError(f"{op}: output_size must contain ints, got {output_size!r}")
+    if min(out) < 0:
+        raise ValueError(f"{op}: output_size must be non-negative, got {output_size!r}")
+    return tuple(out)
+
+
+def _adaptive_pool(
+    op: str, n: int, input: object, output_size: object, reduce: str, return_indices: object
+) -> PoolResult:
+    X = check_tensor(input, "input")
+    check_ndim(X, "input", (n + 1, n + 2), _LAYOUTS[n])
+    if not X.is_floating_point():
+        raise TypeError(f"{op}: input must have a real floating-point dtype, got {X.dtype}")
+    _check_bool(return_indices, "return_indices")
+    if min(X.shape[-n:]) == 0:
+        raise ValueError(f"{op}: input must have non-empty spatial dims, got {tuple(X.shape)}")
+    unbatched = X.ndim == n + 1
+    Xb = X.unsqueeze(0) if unbatched else X
+    N, C, *size = Xb.shape
+    out = _adaptive_output_size(op, output_size, n, tuple(size))
+    bins = [
+        [(i * s // o, -(-(i + 1) * s // o)) for i in range(o)]
+        for s, o in zip(size, out, strict=True)
+    ]
+    strides = [math.prod(size[d + 1 :]) for d in range(n)]  # flat index within a channel
+    values, indices = [], []
+    for cell in itertools.product(*bins):
+        region = Xb[(slice(None), slice(None), *(slice(a, b) for a, b in cell))]
+        flat = region.reshape(N, C, -1)
+        if reduce == "avg":
+            values.append(flat.mean(dim=-1))
+            continue
+        # First maximum in row-major order, or the last NaN (PyTorch's CPU and CUDA kernels).
+        position = flat.argmax(dim=-1)
+        is_nan = flat.isnan()
+        last_nan = flat.shape[-1] - 1 - is_nan.flip(-1).to(torch.uint8).argmax(dim=-1)
+        position = torch.where(is_nan.any(dim=-1), last_nan, position)
+        values.append(flat.gather(-1, position[..., None])[..., 0])
+        index = torch.zeros_like(position)
+        for d, (start, stop) in enumerate(cell):
+            inner = math.prod(b - a for a, b in cell[d + 1 :])  # region elements per step in d
+            index += (start + position // inner % (stop - start)) * strides[d]
+        indices.append(index)
+    if values:
+        Y = torch.stack(values, dim=-1).reshape(N, C, *out)
+        idx = torch.stack(indices, dim=-1).reshape(N, C, *out) if indices else None
+    else:  # an output size of 0
+        Y = Xb.new_zeros((N, C, *out))
+        idx = torch.zeros((N, C, *out), dtype=torch.long, device=X.device)
+    if unbatched:
+        Y = Y.squeeze(0)
+        idx = None if idx is None else idx.squeeze(0)
+    if reduce == "max" and return_indices:
+        assert idx is not None
+        return Y, idx
+    return Y
+
+
+def adaptive_avg_pool1d(input: torch.Tensor, output_size: int | Sequence[int]) -> torch.Tensor:
+    """Mean over each adaptive bin. input: (N, C, L) or (C, L) -> (N, C, output_size)."""
+    Y = _adaptive_pool("adaptive_avg_pool1d", 1, input, output_size, "avg", False)
+    assert isinstance(Y, torch.Tensor)
+    return Y
+
+
+def adaptive_avg_pool2d(input: torch.Tensor, output_size: OutputSize) -> torch.Tensor:
+    """Mean over each adaptive bin. input: (N, C, H, W) or (C, H, W) -> (N, C, *output_size)."""
+    Y = _adaptive_pool("adaptive_avg_pool2d", 2, input, output_size, "avg", False)
+    assert isinstance(Y, torch.Tensor)
+    return Y
+
+
+def adaptive_avg_pool3d(input: torch.Tensor, output_size: OutputSize) -> torch.Tensor:
+    """Mean over each adaptive bin. input: (N, C, D, H, W) or (C, D, H, W) -> (N, C, *out)."""
+    Y = _adaptive_pool("adaptive_avg_pool3d", 3, input, output_size, "avg", False)
+    assert isinstance(Y, torch.Tensor)
+    return Y
+
+
+def adaptive_max_pool1d(
+    input: torch.Tensor, output_size: int | Sequence[int], return_indices: bool = False
+) -> PoolResult:
+    """Max over each adaptive bin. input: (N, C, L) or (C, L) -> (N, C, out) [, indices]."""
+    return _adaptive_pool("adaptive_max_pool1d", 1, input, output_size, "max", return_indices)
+
+
+def adaptive_max_pool2d(
+    input: torch.Tensor, output_size: OutputSize, return_indices: bool = False
+) -> PoolResult:
+    """Max over each adaptive bin. input: (N, C, H, W) or (C, H, W) -> (N, C, *out) [, indices]."""
+    return _adaptive_pool("adaptive_max_pool2d", 2, input, output_size, "max", return_indices)
+
+
+def adaptive_max_pool3d(
+    input: torch.Tensor, output_size: OutputSize, return_indices: bool = False
+) -> PoolResult:
+    """Max over each adaptive bin. input: (N, C, D, H, W) or (C, D, H, W) -> (N, C, *out)."""
+    return _adaptive_pool("adaptive_max_pool3d", 3, input, output_size, "max", return_indices)

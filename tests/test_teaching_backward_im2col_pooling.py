@@ -19,6 +19,14 @@ from convlib.teaching.ch09_backward import (
     conv2d_weight_grad,
 )
 from convlib.teaching.ch10_im2col import col2im, conv2d_im2col, im2col
+from convlib.teaching.ch11_pooling import (
+    adaptive_avg_pool2d,
+    adaptive_bins,
+    adaptive_max_pool2d,
+    avg_pool2d,
+    global_avg_pool2d,
+    max_pool2d,
+)
 
 F64 = torch.float64
 TIGHT = {"rtol": 1e-10, "atol": 1e-10}
@@ -227,3 +235,192 @@ def test_im2col_equals_convlib(case) -> None:
     torch.testing.assert_close(col2im(cols, (7, 8), kh, kw, stride, padding, dilation), folded)
     Y = conv2d_im2col(X, K, None, stride, padding, dilation)
     torch.testing.assert_close(Y, convlib.conv2d(X, K, None, **args), **TIGHT)
+
+
+# ---------------------------------------------------------------------------------------------
+# Chapter 11: pooling (teaching layer), and the library's pooling edges
+# ---------------------------------------------------------------------------------------------
+
+POOL_CASES = [  # (kernel_size, stride, padding)
+    ((2, 2), None, (0, 0)),
+    ((3, 2), (2, 1), (1, 1)),
+    ((3, 3), (1, 2), (1, 0)),
+    ((2, 3), (2, 3), (0, 1)),
+]
+ADAPTIVE_SIZES = [(1, 1), (3, 4), (7, 9), (5, 2), (4, 6), (10, 3)]
+
+
+def test_pooling_hand_case() -> None:
+    X = torch.arange(9.0, dtype=F64).reshape(1, 1, 3, 3)
+    Y, indices = max_pool2d(X, (2, 2), stride=(1, 1))
+    assert Y[0, 0].tolist() == [[4.0, 5.0], [7.0, 8.0]]
+    assert indices[0, 0].tolist() == [[4, 5], [7, 8]]  # flat in the channel, not in the window
+    assert avg_pool2d(X, (2, 2), stride=(1, 1))[0, 0].tolist() == [[2.0, 3.0], [5.0, 6.0]]
+    X16 = torch.arange(16.0, dtype=F64).reshape(1, 1, 4, 4)
+    padded, padded_indices = max_pool2d(X16, (3, 3), (2, 2), (1, 1))
+    assert padded[0, 0].tolist() == [[5.0, 7.0], [13.0, 15.0]]
+    assert padded_indices[0, 0].tolist() == [[5, 7], [13, 15]]
+    assert global_avg_pool2d(X).flatten().tolist() == [4.0]
+    assert adaptive_bins(7, 3) == [(0, 3), (2, 5), (4, 7)]
+    assert adaptive_bins(4, 2) == [(0, 2), (2, 4)]
+    assert adaptive_bins(2, 5) == [
+        (0, 1),
+        (0, 1),
+        (0, 2),
+        (1, 2),
+        (1, 2),
+    ]  # the middle bin overlaps both
+    assert adaptive_max_pool2d(X, (1, 3))[0, 0].tolist() == [[6.0, 7.0, 8.0]]
+    assert adaptive_avg_pool2d(X, (2, 2))[0, 0].tolist() == [[2.0, 3.0], [5.0, 6.0]]
+
+
+def _grads(outputs, inputs, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    R = torch.randn(outputs.shape, dtype=F64, generator=g).to(outputs.device)
+    return torch.autograd.grad((outputs * R).sum(), inputs)[0]
+
+
+@pytest.mark.parametrize("case", POOL_CASES)
+def test_pooling_matches_torch(case, device: str) -> None:
+    kernel_size, stride, padding = case
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(2, 3, 7, 9, dtype=F64, generator=g).to(device).requires_grad_()
+    Y, indices = max_pool2d(X, kernel_size, stride, padding)
+    Y_t, indices_t = F.max_pool2d(X, kernel_size, stride, padding, return_indices=True)
+    torch.testing.assert_close(Y, Y_t, **TIGHT)
+    assert torch.equal(indices, indices_t)
+    torch.testing.assert_close(_grads(Y, X), _grads(Y_t, X), **TIGHT)
+    A, A_t = (
+        avg_pool2d(X, kernel_size, stride, padding),
+        F.avg_pool2d(X, kernel_size, stride, padding),
+    )
+    torch.testing.assert_close(A, A_t, **TIGHT)
+    torch.testing.assert_close(_grads(A, X), _grads(A_t, X), **TIGHT)
+
+
+@pytest.mark.parametrize("size", ADAPTIVE_SIZES)
+def test_adaptive_matches_torch(size, device: str) -> None:
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(2, 3, 7, 9, dtype=F64, generator=g).to(device).requires_grad_()
+    for ours, theirs in [
+        (adaptive_avg_pool2d(X, size), F.adaptive_avg_pool2d(X, size)),
+        (adaptive_max_pool2d(X, size), F.adaptive_max_pool2d(X, size)),
+        (global_avg_pool2d(X), F.adaptive_avg_pool2d(X, 1)),
+    ]:
+        torch.testing.assert_close(ours, theirs, **TIGHT)
+        torch.testing.assert_close(_grads(ours, X), _grads(theirs, X), **TIGHT)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    kernel_size=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    stride=st.one_of(st.none(), st.tuples(st.integers(1, 3), st.integers(1, 3))),
+    pad=st.tuples(st.booleans(), st.booleans()),
+    size=st.tuples(st.integers(3, 8), st.integers(3, 8)),
+    out=st.tuples(st.integers(1, 9), st.integers(1, 9)),
+)
+def test_pooling_hypothesis(kernel_size, stride, pad, size, out) -> None:
+    padding = tuple(k // 2 if p else 0 for k, p in zip(kernel_size, pad, strict=True))
+    X = torch.randn(1, 2, *size, dtype=F64)
+    Y, indices = max_pool2d(X, kernel_size, stride, padding)
+    Y_t, indices_t = F.max_pool2d(X, kernel_size, stride, padding, return_indices=True)
+    torch.testing.assert_close(Y, Y_t, **TIGHT)
+    assert torch.equal(indices, indices_t)
+    A_t = F.avg_pool2d(X, kernel_size, stride, padding)
+    torch.testing.assert_close(avg_pool2d(X, kernel_size, stride, padding), A_t, **TIGHT)
+    torch.testing.assert_close(adaptive_avg_pool2d(X, out), F.adaptive_avg_pool2d(X, out), **TIGHT)
+    torch.testing.assert_close(adaptive_max_pool2d(X, out), F.adaptive_max_pool2d(X, out), **TIGHT)
+
+
+@pytest.mark.parametrize("case", POOL_CASES)
+def test_pooling_equals_convlib(case) -> None:
+    kernel_size, stride, padding = case
+    X = torch.randn(2, 3, 7, 9, dtype=F64)
+    Y, indices = max_pool2d(X, kernel_size, stride, padding)
+    Y_lib, indices_lib = convlib.max_pool2d(X, kernel_size, stride, padding, return_indices=True)
+    torch.testing.assert_close(Y, Y_lib, **TIGHT)
+    assert torch.equal(indices, indices_lib)
+    A_lib = convlib.avg_pool2d(X, kernel_size, stride, padding)
+    torch.testing.assert_close(avg_pool2d(X, kernel_size, stride, padding), A_lib, **TIGHT)
+    for size in ADAPTIVE_SIZES:
+        avg_lib = convlib.adaptive_avg_pool2d(X, size)
+        max_lib = convlib.adaptive_max_pool2d(X, size)
+        torch.testing.assert_close(adaptive_avg_pool2d(X, size), avg_lib, **TIGHT)
+        torch.testing.assert_close(adaptive_max_pool2d(X, size), max_lib, **TIGHT)
+    torch.testing.assert_close(global_avg_pool2d(X), convlib.adaptive_avg_pool2d(X, 1), **TIGHT)
+
+
+# The library (convlib.pooling) against torch on argument forms: issue 11's edge and its kin.
+X1 = torch.randn(2, 3, 9, dtype=F64)
+X2 = torch.randn(2, 3, 7, 8, dtype=F64)
+X3 = torch.randn(1, 2, 5, 6, 7, dtype=F64)
+EDGE_CALLS = [  # (name, input, args, kwargs)
+    ("avg_pool1d", X1, (2,), {"stride": ()}),
+    ("max_pool1d", X1, (3,), {"stride": []}),
+    ("avg_pool2d", X2, (2,), {"stride": ()}),
+    ("max_pool2d", X2, (2,), {"stride": ()}),
+    ("avg_pool2d", X2, (3,), {"stride": []}),
+    ("max_pool2d", X2, (3,), {"stride": None}),
+    ("avg_pool3d", X3, (2,), {"stride": ()}),
+    ("max_pool3d", X3, (2,), {"stride": ()}),
+    ("avg_pool2d", X2, ((2,),), {"stride": ()}),  # a one-entry kernel tuple, then stride ()
+    ("avg_pool2d", X2, (3,), {"padding": (1,)}),  # a one-entry padding tuple
+    ("max_pool2d", X2, (3,), {"padding": [1, 0], "dilation": (2,)}),
+    ("avg_pool2d", X2, (3, 2, 1), {"ceil_mode": True, "count_include_pad": False}),
+    ("avg_pool2d", X2, (3,), {"stride": (), "divisor_override": 3}),
+    ("avg_pool2d", X2, (3,), {"divisor_override": -2}),
+    ("max_pool2d", X2, (3, 2, 1), {"ceil_mode": True, "return_indices": True}),
+    ("max_pool2d", X2[0], (2,), {"stride": (), "return_indices": True}),  # unbatched
+    ("avg_pool2d", X2[:0], (2,), {"stride": ()}),  # empty batch
+    ("adaptive_avg_pool1d", X1, (4,), {}),
+    ("adaptive_max_pool1d", X1, ((4,),), {"return_indices": True}),
+    ("adaptive_avg_pool2d", X2, ((None, 3),), {}),
+    ("adaptive_max_pool2d", X2, ((3, None),), {"return_indices": True}),
+    ("adaptive_avg_pool2d", X2, (10,), {}),  # larger than the input: bins repeat
+    ("adaptive_avg_pool2d", X2, (0,), {}),
+    ("adaptive_max_pool2d", X2[0], (3,), {"return_indices": True}),
+    ("adaptive_avg_pool3d", X3, ((2, None, 3),), {}),
+    ("adaptive_max_pool3d", X3, ((2, 3, 4),), {"return_indices": True}),
+]
+
+
+@pytest.mark.parametrize("name, X, args, kwargs", EDGE_CALLS, ids=lambda v: repr(v)[:40])
+def test_library_pooling_edges_match_torch(name, X, args, kwargs) -> None:
+    ours = getattr(convlib, name)(X, *args, **kwargs)
+    theirs = getattr(F, name)(X, *args, **kwargs)
+    if isinstance(theirs, tuple):
+        torch.testing.assert_close(ours[0], theirs[0], **TIGHT)
+        assert torch.equal(ours[1], theirs[1])
+    else:
+        torch.testing.assert_close(ours, theirs, **TIGHT)
+
+
+def test_library_adaptive_max_ties_nan_and_gradients() -> None:
+    nan, inf = float("nan"), float("inf")
+    X = torch.tensor([[[[1, 1, 2], [2, nan, 0], [nan, 5, -inf]]]], dtype=F64)
+    for size in [(1, 1), (2, 2), (3, 1), (2, 3)]:
+        ours = convlib.adaptive_max_pool2d(X, size, return_indices=True)
+        theirs = F.adaptive_max_pool2d(X, size, return_indices=True)
+        torch.testing.assert_close(ours[0], theirs[0], equal_nan=True)
+        assert torch.equal(ours[1], theirs[1])
+    Xg = X2.clone().requires_grad_()
+    for name in ("adaptive_avg_pool2d", "adaptive_max_pool2d"):
+        ours, theirs = getattr(convlib, name)(Xg, (4, 5)), getattr(F, name)(Xg, (4, 5))
+        torch.testing.assert_close(_grads(ours, Xg), _grads(theirs, Xg), **TIGHT)
+
+
+@pytest.mark.parametrize(
+    "call, error",
+    [
+        (lambda: convlib.adaptive_avg_pool2d(X2, (3,)), ValueError),
+        (lambda: convlib.adaptive_avg_pool2d(X2, -1), ValueError),
+        (lambda: convlib.adaptive_avg_pool2d(X2, 2.0), TypeError),
+        (lambda: convlib.adaptive_avg_pool1d(X1, None), TypeError),
+        (lambda: convlib.adaptive_max_pool2d(X2.long(), 2), TypeError),
+        (lambda: convlib.adaptive_max_pool2d(X2[0, 0], 2), ValueError),
+        (lambda: convlib.avg_pool2d(X2, ()), ValueError),  # an empty kernel is not a default
+    ],
+)
+def test_library_adaptive_bad_calls(call, error) -> None:
+    with pytest.raises(error):
+        call()
