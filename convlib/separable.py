@@ -38,7 +38,7 @@ __all__ = [
     "SOBEL_Y",
 ]
 
-# Horizontal gradient (responds to vertical edges) and its transpose, as in the source material:
+# Horizontal gradient (responds to vertical edges) and its transpose, written as outer products:
 # SOBEL_X = [1, 2, 1]^T x [1, 0, -1] and SOBEL_Y = [1, 0, -1]^T x [1, 2, 1].
 SOBEL_X = torch.tensor([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]], dtype=torch.float64)
 SOBEL_Y = torch.tensor([[1.0, 2.0, 1.0], [0.0, 0.0, 0.0], [-1.0, -2.0, -1.0]], dtype=torch.float64)
