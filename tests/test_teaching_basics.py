@@ -265,8 +265,8 @@ def test_conv2d_matches_torch(device: str) -> None:
 @settings(max_examples=12)
 @given(
     n=st.integers(1, 2),
-    c_in=st.integers(1, 3),
-    c_out=st.integers(1, 3),
+    in_channels=st.integers(1, 3),
+    out_channels=st.integers(1, 3),
     size=st.integers(2, 5),
     k=st.integers(1, 3),
     s=st.integers(1, 2),
@@ -274,13 +274,13 @@ def test_conv2d_matches_torch(device: str) -> None:
     with_bias=st.booleans(),
 )
 def test_conv2d_against_convlib(
-    n: int, c_in: int, c_out: int, size: int, k: int, s: int, p: int, with_bias: bool
+    n: int, in_channels: int, out_channels: int, size: int, k: int, s: int, p: int, with_bias: bool
 ) -> None:
     if size + 2 * p < k:
         return
-    X = torch.randn(n, c_in, size, size, dtype=F64)
-    K = torch.randn(c_out, c_in, k, k, dtype=F64)
-    b = torch.randn(c_out, dtype=F64) if with_bias else None
+    X = torch.randn(n, in_channels, size, size, dtype=F64)
+    K = torch.randn(out_channels, in_channels, k, k, dtype=F64)
+    b = torch.randn(out_channels, dtype=F64) if with_bias else None
     Y = conv2d(X, K, b, (s, s), (p, p))
     torch.testing.assert_close(Y, convlib.conv2d(X, K, b, stride=s, padding=p), **TOL)
     if p == 0 and s == 1:
