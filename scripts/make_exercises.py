@@ -41,8 +41,14 @@ ASSIGNMENTS = [
     "ex06_groups",
     "ex07_dilation",
     "ex08_transposed",
+    "ex09_backward",
     "ex09_im2col",
     "ex10_pooling",
+    "ex12_conv1d_3d",
+    "ex13_separable",
+    "ex14_deformable",
+    "ex15_large_kernels",
+    "ex16_speed",
 ]
 REGENERATE = "python scripts/make_exercises.py"
 
