@@ -151,7 +151,7 @@ class DaskExecutor:
             columns = list(zip(*calls, strict=True)) if calls else []
             futures = client.map(fn, *columns, key=keys, pure=False) if calls else []
             index = {f.key: i for i, f in enumerate(futures)}
-            for fut in as_completed(futures):
+            for fut in as_completed(futures, loop=client.loop):
                 i = index[fut.key]
                 try:
                     yield i, fut.result()
