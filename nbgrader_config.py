@@ -2,17 +2,44 @@
 
 solutions/<assignment>/<assignment>.ipynb  nbgrader source notebooks (the master copies)
 exercises/<assignment>/<assignment>.ipynb  generated student notebooks (committed; never edit)
+submitted/<student>/<assignment>/          what `nbgrader collect` writes (not committed)
+graded/                                    what `make grade CLASS=submitted` writes (not committed):
+  graded/course/gradebook.db               its gradebook (formgrader, export)
+  graded/course/autograded/, feedback/     autograded notebooks and feedback pages, where
+                                           `nbgrader release_feedback` and formgrader look
+
+The grading runner (tools/grading) writes into OUT/course with OUT = CLASS/../graded by default,
+so `nbgrader collect`, then `make grade CLASS=submitted`, then `nbgrader release_feedback` from
+this folder all use the same files. A course elsewhere (e.g. an instructor's home on JupyterHub)
+sets `c.CourseDirectory.root` and `db_url` to its own folder, or loads this file with
+`load_subconfig` and overrides them (tests/test_term.py does).
 
 Regenerate the student notebooks with `python scripts/make_exercises.py` (it runs
 `nbgrader generate_assignment` in a temporary course directory, so no gradebook.db is written
 here). Grade on a GPU with `CONVLIB_DEVICE=cuda nbgrader autograde ...` (see convlib/check.py).
 """
 
+import os
+
 c = get_config()  # noqa: F821 (provided by traitlets when it loads this file)
 
+ROOT = os.path.dirname(os.path.abspath(__file__))  # noqa: F821 (__file__: set by traitlets)
+
+c.CourseDirectory.root = ROOT
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "exercises"
+c.CourseDirectory.submitted_directory = "submitted"
+c.CourseDirectory.autograded_directory = os.path.join("graded", "course", "autograded")
+c.CourseDirectory.feedback_directory = os.path.join("graded", "course", "feedback")
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(ROOT, "graded", "course", "gradebook.db")
 c.CourseDirectory.course_id = "convolutions-from-scratch"
+
+# The exchange: nbgrader's default is /srv/nbgrader/exchange, shared by the hub's users. Set it
+# here (or in /etc/jupyter/nbgrader_config.py on the hub) if yours lives elsewhere:
+# c.Exchange.root = "/srv/nbgrader/exchange"
+
+# Due dates (read by nbgrader and by the grading runner) and the late penalty, e.g.:
+# c.CourseGrading.due_dates = {"ex01_cross_correlation": "2026-10-01 23:59:00 UTC"}
 
 # The checks' messages are written one idea per line; show whole lines when validating from here.
 c.Validator.width = 120

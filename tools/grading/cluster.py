@@ -103,6 +103,29 @@ def check_workers(client: Any, out_dir: Path, paths: Sequence[Path]) -> int:
     return len(seen)
 
 
+class LocalExecutor:
+    """The default: `jobs` threads on this machine, each waiting on its submission's
+    subprocesses (what the runner has always done)."""
+
+    def __init__(self, jobs: int) -> None:
+        self.jobs = jobs
+
+    def map(
+        self, fn: Callable[..., Any], calls: Sequence[tuple], names: Sequence[str], settings: Any
+    ) -> Iterator[tuple[int, Any]]:
+        """Yield (index into calls, fn(*calls[index]) or the exception it raised), as they
+        finish."""
+        from concurrent.futures import ThreadPoolExecutor, as_completed
+
+        with ThreadPoolExecutor(max_workers=self.jobs) as pool:
+            futures = {pool.submit(fn, *args): i for i, args in enumerate(calls)}
+            for fut in as_completed(futures):
+                try:
+                    yield futures[fut], fut.result()
+                except Exception as exc:
+                    yield futures[fut], exc
+
+
 class DaskExecutor:
     """Maps the runner's per-submission function over a Dask cluster.
 
@@ -126,10 +149,8 @@ class DaskExecutor:
         self,
         fn: Callable[..., Any],
         calls: Sequence[tuple],
-        names: Sequence[str] | None = None,
-        *,
-        out_dir: Path,
-        shared: Sequence[Path] = (),
+        names: Sequence[str],
+        settings: Any,
     ) -> Iterator[tuple[int, Any]]:
         """Yield (index into calls, fn(*calls[index]) or the exception it raised), as they finish.
 
@@ -139,13 +160,16 @@ class DaskExecutor:
         import dask
         from distributed import KilledWorker, as_completed
 
-        names = list(names) if names is not None else [str(i) for i in range(len(calls))]
         run = uuid.uuid4().hex[:8]  # keys unique to this run: another run on the scheduler
         keys = [f"grade-{n}-{run}-{i}" for i, n in enumerate(names)]  # never shares results
         allowed = int(dask.config.get("distributed.scheduler.allowed-failures"))
         with self._client() as client:
             client.wait_for_workers(1, timeout=self.wait_for_workers)
-            self.n_workers = check_workers(client, out_dir, [REPO, out_dir, *shared])
+            self.n_workers = check_workers(
+                client,
+                settings.out_dir,
+                [REPO, settings.course_root, settings.class_dir, settings.out_dir],
+            )
             with contextlib.suppress(Exception):  # the scheduler's own setting wins
                 allowed = int(client.run_on_scheduler(_scheduler_allowed_failures))
             columns = list(zip(*calls, strict=True)) if calls else []
