@@ -47,7 +47,7 @@ __all__ = [
     "check_pad2d_mode",
     "check_conv2d_same",
     "check_conv2d_grad_input",
-    "check_conv2d_grad_weight",
+    "check_conv2d_grad_weight_per_sample",
     "check_conv2d_grad_bias",
     "check_conv_transpose2d_backward",
     "check_conv1d",
@@ -514,6 +514,14 @@ def _pair(v: int | tuple[int, int]) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
 
 
+def _fold_circular(dXp: torch.Tensor, ph: int, pw: int, H: int, W: int) -> torch.Tensor:
+    """The adjoint of circular padding: padded row q is row (q - ph) mod H, so add it there."""
+    rows = (torch.arange(dXp.shape[-2], device=dXp.device) - ph) % H
+    cols = (torch.arange(dXp.shape[-1], device=dXp.device) - pw) % W
+    out = dXp.new_zeros(*dXp.shape[:-2], H, dXp.shape[-1]).index_add_(-2, rows, dXp)
+    return out.new_zeros(*dXp.shape[:-2], H, W).index_add_(-1, cols, out)
+
+
 def _scatter_input_grad(
     dY: torch.Tensor,
     K: torch.Tensor,
@@ -522,6 +530,7 @@ def _scatter_input_grad(
     padding: Any,
     dilation: Any,
     groups: int,
+    padding_mode: str = "zeros",
 ) -> torch.Tensor:
     """dX by scattering dY * K tap by tap (used with wrong settings, to name mistakes)."""
     (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
@@ -544,6 +553,8 @@ def _scatter_input_grad(
                 dXp[:, g * cpg : (g + 1) * cpg, rows, cols] += torch.einsum(
                     "nohw,oc->nchw", dYg, Kg[:, :, a, b]
                 )
+    if padding_mode == "circular":
+        return _fold_circular(dXp[..., : H + 2 * ph, : W + 2 * pw], ph, pw, H, W)
     return dXp[:, :, ph : ph + H, pw : pw + W]
 
 
@@ -581,12 +592,17 @@ def _gather_weight_grad(
 
 
 def _autograd_grads(
-    X: torch.Tensor, K: torch.Tensor, dY: torch.Tensor, **settings: Any
+    X: torch.Tensor, K: torch.Tensor, dY: torch.Tensor, padding_mode: str = "zeros", **settings: Any
 ) -> tuple[torch.Tensor, torch.Tensor]:
     Xg = X.detach().clone().requires_grad_()
     Kg = K.detach().clone().requires_grad_()
     with torch.enable_grad():
-        F.conv2d(Xg, Kg, **settings).backward(dY)
+        if padding_mode == "circular":
+            p = settings.pop("padding", 0)
+            Y = F.conv2d(F.pad(Xg, (p, p, p, p), mode="circular"), Kg, **settings)
+        else:
+            Y = F.conv2d(Xg, Kg, **settings)
+        Y.backward(dY)
     assert Xg.grad is not None and Kg.grad is not None
     return Xg.grad, Kg.grad
 
@@ -603,16 +619,23 @@ def check_conv2d_grad_input(
     padding: int = 0,
     dilation: int = 1,
     groups: int = 1,
+    padding_mode: str = "zeros",
     *,
     fname: str = "conv2d_grad_input",
 ) -> None:
-    """``fn(dY, K, input_shape, stride=, padding=, dilation=, groups=)`` equals autograd's dL/dX."""
-    settings = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
+    """``fn(dY, K, input_shape, stride=, padding=, dilation=, groups=, padding_mode=)`` equals
+    autograd's dL/dX through ``F.conv2d`` (after ``F.pad(mode="circular")`` if circular)."""
+    settings: dict[str, Any] = {
+        "stride": stride,
+        "padding": padding,
+        "dilation": dilation,
+        "groups": groups,
+    }
     X = dY.new_zeros(tuple(input_shape))
-    expected, _ = _autograd_grads(X, K, dY, **settings)
+    expected, _ = _autograd_grads(X, K, dY, padding_mode, **settings)
 
     def wrong(**changes: Any) -> Callable[[], torch.Tensor]:
-        merged = {**settings, **changes}
+        merged = {**settings, "padding_mode": padding_mode, **changes}
         kernel = merged.pop("kernel", K)
         return lambda: _scatter_input_grad(dY, kernel, input_shape, **merged)
 
@@ -623,6 +646,15 @@ def check_conv2d_grad_input(
             wrong(kernel=K.flip(-1, -2)),
         ),
     ]
+    if padding_mode == "circular" and padding:
+        variants.append(
+            (
+                "you cropped the padding away: with circular padding the padded border rows ARE "
+                "input rows (q - padding) mod H, so their gradient must be added there (wrapped "
+                "around), not dropped",
+                wrong(padding_mode="zeros"),
+            )
+        )
     if stride != 1:
         variants.append(
             (
@@ -642,23 +674,30 @@ def check_conv2d_grad_input(
                 "groups mixed: the gradient of input channel c only comes from the output "
                 "channels of its own group",
                 lambda: _scatter_input_grad(
-                    dY, K.repeat(1, groups, 1, 1), input_shape, stride, padding, dilation, 1
+                    dY,
+                    K.repeat(1, groups, 1, 1),
+                    input_shape,
+                    stride,
+                    padding,
+                    dilation,
+                    1,
+                    padding_mode,
                 ),
             )
         )
     check.check_function(
         fn,
         (dY, K, tuple(input_shape)),
-        {k: v for k, v in settings.items()},
+        {**settings, "padding_mode": padding_mode},
         expected,
         fname=fname,
         forbidden=_BACKWARD_FORBIDDEN,
-        shape_hint="dL/dX has the input's shape: crop the padding away at the end",
+        shape_hint="dL/dX has the input's shape: remove (or, circular, fold back) the padding",
         variants=variants,
     )
 
 
-def check_conv2d_grad_weight(
+def check_conv2d_grad_weight_per_sample(
     fn: Callable[..., Any],
     X: torch.Tensor,
     dY: torch.Tensor,
@@ -668,86 +707,115 @@ def check_conv2d_grad_weight(
     dilation: int = 1,
     groups: int = 1,
     *,
-    fname: str = "conv2d_grad_weight",
+    fname: str = "conv2d_grad_weight_per_sample",
 ) -> None:
-    """``fn(X, dY, kernel_shape, stride=, ...)`` equals autograd's dL/dK."""
-    settings = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
+    """``fn(X, dY, kernel_shape, stride=, ...)`` = dL_n/dK for every image n: (N, *kernel_shape)
+    (autograd, one image at a time)."""
+    settings: dict[str, Any] = {
+        "stride": stride,
+        "padding": padding,
+        "dilation": dilation,
+        "groups": groups,
+    }
     K = X.new_zeros(tuple(kernel_shape))
-    _, expected = _autograd_grads(X, K, dY, **settings)
+    expected = torch.stack(
+        [_autograd_grads(X[n : n + 1], K, dY[n : n + 1], **settings)[1] for n in range(len(X))]
+    )
 
-    def wrong(**changes: Any) -> Callable[[], torch.Tensor]:
+    def per_sample(**changes: Any) -> Callable[[], torch.Tensor]:
         merged = {**settings, **changes}
-        inputs, grads = merged.pop("X", X), merged.pop("dY", dY)
-        return lambda: _gather_weight_grad(inputs, grads, kernel_shape, **merged)
+        return lambda: torch.stack(
+            [
+                _gather_weight_grad(X[n : n + 1], dY[n : n + 1], kernel_shape, **merged)
+                for n in range(len(X))
+            ]
+        )
 
     variants = [
         (
-            "your dK is flipped: dK[o, c, a, b] = sum over n, i, j of "
+            "your dK is flipped: dK[n, o, c, a, b] = sum over i, j of "
             "X_padded[n, c, i*stride + a*dilation, j*stride + b*dilation] * dY[n, o, i, j]",
             lambda: expected.flip(-1, -2),
         ),
         (
-            "dK not summed over the batch: add the contribution of every image n",
-            wrong(X=X[:1], dY=dY[:1]),
+            "you summed over the batch: that is the ordinary dK (C_out, C_in // groups, kh, kw); "
+            "keep one gradient per image, (N, C_out, C_in // groups, kh, kw)",
+            lambda: expected.sum(0),
         ),
         (
-            "dK averaged over the batch: the loss is a sum, so sum over n (do not divide by N)",
-            lambda: expected / X.shape[0],
+            "every image got the batch's summed gradient: sum over i, j only, not over n",
+            lambda: expected.sum(0, keepdim=True).expand_as(expected),
         ),
     ]
     if stride != 1:
         variants.append(
             (
-                "stride not undone: dY[i, j] pairs with X at row i*stride + a*dilation",
-                wrong(stride=1),
+                "stride not undone: dY[n, o, i, j] pairs with X at row i*stride + a*dilation",
+                per_sample(stride=1),
             )
         )
     if dilation != 1:
         variants.append(
-            ("dilation ignored: tap (a, b) reads X at a*dilation, b*dilation", wrong(dilation=1))
+            (
+                "dilation ignored: tap (a, b) reads X at a*dilation, b*dilation",
+                per_sample(dilation=1),
+            )
         )
     check.check_function(
         fn,
         (X, dY, tuple(kernel_shape)),
-        dict(settings),
+        settings,
         expected,
         fname=fname,
         forbidden=_BACKWARD_FORBIDDEN,
-        shape_hint="dL/dK has the kernel's shape (C_out, C_in // groups, kh, kw)",
+        shape_hint="one kernel gradient per image: (N, C_out, C_in // groups, kh, kw)",
         variants=variants,
     )
 
 
 def check_conv2d_grad_bias(
-    fn: Callable[..., Any], dY: torch.Tensor, *, fname: str = "conv2d_grad_bias"
+    fn: Callable[..., Any],
+    dY: torch.Tensor,
+    untied: bool = False,
+    *,
+    fname: str = "conv2d_grad_bias",
 ) -> None:
-    """``fn(dY)`` equals dL/dbias = dY summed over batch and positions."""
-    bias = dY.new_zeros(dY.shape[1], requires_grad=True)
+    """``fn(dY, untied=)``: dL/dbias for a shared bias (C_out,) or an untied one (C_out, H', W')
+    (one bias per output position, as in locally connected layers); autograd."""
+    shape = dY.shape[1:] if untied else dY.shape[1:2]
+    bias = dY.new_zeros(shape, requires_grad=True)
     with torch.enable_grad():
-        (bias[None, :, None, None] * dY).sum().backward()
+        b = bias[None] if untied else bias[None, :, None, None]
+        (b * dY).sum().backward()
     assert bias.grad is not None
     expected = bias.grad
+    reduce_positions = () if untied else (1, 2)
     check.check_function(
         fn,
         (dY,),
-        {},
+        {"untied": untied},
         expected,
         fname=fname,
         forbidden=_BACKWARD_FORBIDDEN,
-        shape_hint="one gradient per output channel, (C_out,): sum over the batch AND positions",
+        shape_hint="shared: one gradient per output channel (C_out,); untied: one per output "
+        "channel and position (C_out, H', W')",
         variants=[
             (
-                "bias gradient not summed over the batch: bias[o] is added to every image, so "
+                "bias gradient not summed over the batch: the bias is added to every image, so "
                 "sum dY over n too",
-                lambda: dY[0].sum((1, 2)),
-            ),
-            (
-                "bias gradient not summed over the batch: sum over dims (0, 2, 3)",
-                lambda: dY.sum((2, 3)),
+                lambda: dY[0].sum(reduce_positions) if reduce_positions else dY[0],
             ),
             (
                 "bias gradient averaged: the loss is a sum, so sum (do not divide)",
-                lambda: dY.mean((0, 2, 3)),
+                lambda: dY.mean((0, 2, 3)) if not untied else dY.mean(0),
+            ),
+            (
+                "untied: one bias per output position, so sum over the batch only",
+                lambda: dY.sum((0, 2, 3)),
+            ),
+            (
+                "shared: sum over the positions too, one gradient per output channel",
+                lambda: dY.sum(0),
             ),
         ],
     )

@@ -1,8 +1,8 @@
 """Sphinx extension: notebooks readers can download from the static site.
 
 - Every chapter page (docname matching ``site_chapter_pattern``) gets a bar at the top with a
-  "Download notebook" link to ``_downloads/notebooks/<name>.ipynb``, and, when an assignment has the
-  chapter's number (``ex01_*`` for chapter ``01_*``), a "Download exercise" link.
+  "Download notebook" link to ``_downloads/notebooks/<name>.ipynb``, and a "Download exercise" link
+  to the assignment that ``site_chapter_assignments`` (chapter number -> assignment) names.
   The notebook is the one myst-nb executed for the page (``_build/jupyter_execute``), so it opens
   with its outputs; if that file is missing, the MyST source is converted with jupytext instead.
 - Exercise notebooks ``exercises/<a>/<a>.ipynb`` are copied to ``_downloads/exercises/<a>.ipynb``,
@@ -96,11 +96,22 @@ def _chapter_stem(app: Sphinx, docname: str) -> str | None:
 
 
 def _assignment_for_chapter(app: Sphinx, stem: str) -> str | None:
+    """The assignment ``site_chapter_assignments`` maps the chapter's number to (or None).
+
+    An explicit table, not a name rule: assignment names predate the chapters' renumbering
+    (chapter 10 links ex09_im2col) and two chapters may share one (chapters 1 and 2).
+    """
     number = stem.split("_", 1)[0]
-    for assignment in app.config.site_assignments:
-        if assignment.startswith(f"ex{number}_"):
-            return assignment
-    return None
+    assignment = dict(app.config.site_chapter_assignments).get(number)
+    if assignment is None:
+        return None
+    if assignment not in app.config.site_assignments:
+        logger.warning(
+            f"[site_downloads] site_chapter_assignments maps chapter {number} to "
+            f"{assignment!r}, which is not in site_assignments"
+        )
+        return None
+    return str(assignment)
 
 
 def _chapter_bar(app: Sphinx, pagename: str) -> str | None:
@@ -245,6 +256,7 @@ def _on_build_finished(app: Sphinx, exception: Exception | None) -> None:
 
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("site_assignments", [], "env")
+    app.add_config_value("site_chapter_assignments", {}, "env")
     app.add_config_value("site_chapter_pattern", r"^book/chapters/\d\d_", "env")
     app.add_role("exercise-download", _download_role("exercise"))
     app.add_role("solution-download", _download_role("solution"))
