@@ -34,7 +34,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -693,8 +692,14 @@ def discover_assignments(settings: Settings) -> list[str]:
     return sorted(p.name for p in src.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
 
 
-def grade_class(settings: Settings) -> dict[str, Any]:
-    """Grade every (student, assignment); rebuild the gradebook; export; write the report."""
+def grade_class(settings: Settings, executor: Any = None) -> dict[str, Any]:
+    """Grade every (student, assignment); rebuild the gradebook; export; write the report.
+
+    `executor` runs grade_submission for each (student, assignment): by default
+    `settings.jobs` threads here; `cluster.DaskExecutor` sends them to a Dask cluster."""
+    from .cluster import LocalExecutor
+    from .exchange import add_exchange_files
+
     settings.class_dir = settings.class_dir.resolve()
     settings.out_dir = settings.out_dir.resolve()
     settings.course_root = settings.course_root.resolve()
@@ -713,36 +718,36 @@ def grade_class(settings: Settings) -> dict[str, Any]:
     from tqdm import tqdm
 
     bar = tqdm(total=len(jobs), desc="grading", unit="submission", disable=not settings.progress)
-    with ThreadPoolExecutor(max_workers=n_workers) as pool:
-        futures = {
-            pool.submit(grade_submission, settings, course, source_hash, layouts[a], s, a): (s, a)
-            for s, a in jobs
-        }
-        for fut in as_completed(futures):
-            s, a = futures[fut]
-            try:
-                records.append(fut.result())
-            except Exception as exc:  # a bug in the runner itself must not lose the others
-                rec = {
-                    "student": s,
-                    "assignment": a,
-                    "flags": ["crashed"],
-                    "status": "crashed",
-                    "notes": [f"grading runner error: {exc!r}"],
-                    "tasks": _zero_tasks(layouts[a], layouts[a], "crashed", repr(exc)),
-                    "resumed": False,
-                    "seconds": 0.0,
-                }
-                rec["score"] = 0.0
-                rec["max_score"] = sum(t["points"] for ts in layouts[a].values() for t in ts)
-                records.append(rec)  # not written to results/: retried on the next run
-            bar.update(1)
-            bar.set_postfix_str(f"{s}/{a}: {records[-1]['status']}", refresh=False)
+    executor = executor or LocalExecutor(n_workers)
+    calls = [(settings, course, source_hash, layouts[a], s, a) for s, a in jobs]
+    names = [f"{a}-{safe_name(s)}" for s, a in jobs]
+    for i, result in executor.map(grade_submission, calls, names, settings):
+        s, a = jobs[i]
+        if isinstance(result, dict):
+            records.append(result)
+        else:  # a bug in the runner itself, or a dead worker, must not lose the others
+            note = getattr(result, "grading_note", None) or f"grading runner error: {result!r}"
+            rec = {
+                "student": s,
+                "assignment": a,
+                "flags": ["crashed"],
+                "status": "crashed",
+                "notes": [note],
+                "tasks": _zero_tasks(layouts[a], layouts[a], "crashed", note),
+                "resumed": False,
+                "seconds": 0.0,
+            }
+            rec["score"] = 0.0
+            rec["max_score"] = sum(t["points"] for ts in layouts[a].values() for t in ts)
+            records.append(rec)  # not written to results/: retried on the next run
+        bar.update(1)
+        bar.set_postfix_str(f"{s}/{a}: {records[-1]['status']}", refresh=False)
     bar.close()
     elapsed = time.monotonic() - t0
     records.sort(key=lambda r: (r["assignment"], r["student"]))
     rebuild_gradebook(settings, course, students, records)
     feedback_problems = generate_feedback(settings, course)
+    add_exchange_files(settings.class_dir, course, settings.assignments)
     export = export_grades(settings, course)
     summary = write_report(settings, records, export, elapsed)
     summary["feedback_problems"] = feedback_problems
