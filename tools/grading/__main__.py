@@ -1,6 +1,7 @@
 """Command line: grade a class folder (`CLASS/<student>/<assignment>/<notebook>.ipynb`).
 
 python -m tools.grading CLASS [--out OUT] [--device cuda] [--jobs N] [--assignments a,b]
+    [--scheduler tcp://host:8786 | --scheduler scheduler.json]   (a Dask cluster: cluster.py)
 """
 
 from __future__ import annotations
@@ -25,6 +26,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--submission-timeout", type=int, default=600, help="seconds per submission")
     p.add_argument("--mem-limit-mb", type=int, default=4096, help="kernel memory cap on CPU")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "--scheduler",
+        default="",
+        help="grade on this Dask cluster (address or scheduler file); workers must share the "
+        "course, CLASS and OUT (see tools/grading/cluster.py); default: this machine",
+    )
     a = p.parse_args(argv)
     if not a.class_dir.is_dir():
         p.error(f"class folder {a.class_dir} does not exist")
@@ -40,7 +47,12 @@ def main(argv: list[str] | None = None) -> int:
         mem_limit_mb=a.mem_limit_mb,
         progress=not a.no_progress,
     )
-    summary = grade_class(settings)
+    executor = None
+    if a.scheduler:
+        from .cluster import DaskExecutor
+
+        executor = DaskExecutor(a.scheduler)
+    summary = grade_class(settings, executor=executor)
     print(json.dumps(summary, indent=1))
     print(f"report: {settings.out_dir / 'report.md'}\ngrades: {settings.out_dir / 'grades.csv'}")
     print(f"feedback: {settings.out_dir / 'course' / 'feedback'}")
