@@ -57,12 +57,14 @@ __all__ = [
     "check_separable_factors",
     "check_separable_conv2d",
     "check_low_rank_conv2d",
-    "check_bilinear_sample",
+    "check_grid_sample",
     "check_bilinear_grad",
     "check_deform_conv2d",
     "check_fft_conv2d",
     "check_fft_size",
+    "check_overlap_save",
     "check_adaptive_max_pool2d",
+    "check_adaptive_avg_pool2d_integral",
     "check_max_pool2d_backward",
     "backward_case",
 ]
@@ -1282,70 +1284,68 @@ def _bilinear_ref(
     return out[0, :, 0]
 
 
-def _bilinear_trunc(X: torch.Tensor, py: torch.Tensor, px: torch.Tensor) -> torch.Tensor:
-    """Bilinear with int()-style truncation instead of floor (wrong between -1 and 0)."""
-    C, H, W = X.shape
-    y0, x0 = py.trunc(), px.trunc()
-    out = X.new_zeros(C, py.shape[0])
-    for dy, dx in ((0, 0), (0, 1), (1, 0), (1, 1)):
-        y, x = y0 + dy, x0 + dx
-        w = (1 - (py - y).abs()).clamp(min=0) * (1 - (px - x).abs()).clamp(min=0)
-        inside = (y >= 0) & (y <= H - 1) & (x >= 0) & (x <= W - 1)
-        idx = (y.clamp(0, H - 1) * W + x.clamp(0, W - 1)).long()
-        out += X.reshape(C, -1)[:, idx] * torch.where(inside, w, 0.0)
-    return out
-
-
-def check_bilinear_sample(
+def check_grid_sample(
     fn: Callable[..., Any],
     X: torch.Tensor,
-    py: torch.Tensor,
-    px: torch.Tensor,
+    grid: torch.Tensor,
+    align_corners: bool = False,
     *,
-    fname: str = "bilinear_sample",
+    fname: str = "grid_sample",
 ) -> None:
-    """``fn(X, py, px)``: X (C, H, W) read at P real points, zero outside -> (C, P)."""
+    """``fn(X, grid, align_corners=)`` equals ``F.grid_sample`` (bilinear, zeros padding).
+
+    X: (N, C, H, W); grid: (N, H', W', 2), (x, y) in [-1, 1] -> (N, C, H', W').
+    """
+
+    def ref(g: torch.Tensor = grid, corners: bool = align_corners, **kw: Any) -> torch.Tensor:
+        return F.grid_sample(
+            X,
+            g,
+            mode=kw.get("mode", "bilinear"),
+            padding_mode=kw.get("padding_mode", "zeros"),
+            align_corners=corners,
+        )
+
     check.check_function(
         fn,
-        (X, py, px),
-        {},
-        _bilinear_ref(X, py, px),
+        (X, grid),
+        {"align_corners": align_corners},
+        ref(),
         fname=fname,
         forbidden=_ALL_CONV | SAMPLE_OPS,
-        shape_hint="one value per channel and point: (C, P)",
+        shape_hint="one value per channel and grid point: (N, C, H', W')",
         variants=[
             (
-                "rows and columns swapped: py is the row (along H), px the column (along W)",
-                lambda: (
-                    _bilinear_ref(X.transpose(1, 2), px, py)
-                    if X.shape[1] == X.shape[2]
-                    else _bilinear_ref(X, px, py)
-                ),
+                "grid[..., 0] is x (the column, along W) and grid[..., 1] is y (the row): you "
+                "swapped them",
+                lambda: ref(grid.flip(-1)),
+            ),
+            (
+                f"you used the align_corners={not align_corners} mapping: with True, -1 and 1 are "
+                "the CENTRES of the corner pixels, px = (x + 1) (W - 1) / 2; with False they are "
+                "the outer EDGES of the image, px = ((x + 1) W - 1) / 2",
+                lambda: ref(corners=not align_corners),
             ),
             (
                 "outside the image you used the nearest border pixel: neighbours outside X count "
                 "as zero",
-                lambda: _bilinear_ref(X, py, px, padding_mode="border"),
+                lambda: ref(padding_mode="border"),
             ),
             (
                 "you rounded to the nearest pixel: interpolate between the four neighbours",
-                lambda: _bilinear_ref(X, py, px, mode="nearest"),
-            ),
-            (
-                "int() or .long() rounds toward zero: for -1 < p < 0 the top-left neighbour is "
-                "floor(p) = -1, use torch.floor",
-                lambda: _bilinear_trunc(X, py, px),
+                lambda: ref(mode="nearest"),
             ),
         ],
     )
-    big_py = torch.cat([py] * 8)
-    big_px = torch.cat([px] * 8)
+    N, Ho, Wo, _ = grid.shape
+    big = torch.cat([grid] * 4, dim=1)
     check_no_output_loop(
         fn,
-        (X, py, px),
-        (X, big_py, big_px),
+        (X, grid),
+        (X, big),
+        {"align_corners": align_corners},
         fname=fname,
-        what="points",
+        what="grid points",
         instead="compute the four neighbours of all points at once",
     )
 
@@ -1414,35 +1414,44 @@ def deform_conv2d_reference(
     dilation: int = 1,
     *,
     swap: bool = False,
+    first_group_only: bool = False,
 ) -> torch.Tensor:
-    """torchvision's deform_conv2d (offset groups 1, groups 1), built on F.grid_sample.
+    """torchvision's deform_conv2d (offset groups G from offset's shape, groups 1), on
+    F.grid_sample.
 
-    X: (N, C_in, H, W); offset: (N, 2*kh*kw, H', W') as (dy, dx) per tap (tap = a*kw + b);
-    K: (C_out, C_in, kh, kw); mask: (N, kh*kw, H', W') -> (N, C_out, H', W').
-    ``swap`` reads the pairs as (dx, dy) (a mistake).
+    X: (N, C_in, H, W); offset: (N, 2*G*kh*kw, H', W') as (dy, dx) per group and tap (channel
+    2*(g*kh*kw + t)); K: (C_out, C_in, kh, kw); mask: (N, G*kh*kw, H', W') -> (N, C_out, H', W').
+    Input channel block g (C_in / G channels) uses group g's offsets. ``swap`` reads the pairs as
+    (dx, dy) and ``first_group_only`` gives every block group 0's offsets (mistakes).
     """
     N, C, H, W = X.shape
     C_out, _, kh, kw = K.shape
+    taps = kh * kw
+    G = offset.shape[1] // (2 * taps)
     Ho = (H + 2 * padding - dilation * (kh - 1) - 1) // stride + 1
     Wo = (W + 2 * padding - dilation * (kw - 1) - 1) // stride + 1
     rows = (torch.arange(Ho, dtype=X.dtype, device=X.device) * stride - padding)[:, None]
     cols = (torch.arange(Wo, dtype=X.dtype, device=X.device) * stride - padding)[None, :]
     Y = X.new_zeros(N, C_out, Ho, Wo)
-    for a in range(kh):
-        for b in range(kw):
-            t = a * kw + b
-            dy, dx = offset[:, 2 * t], offset[:, 2 * t + 1]
-            if swap:
-                dy, dx = dx, dy
-            py = rows + a * dilation + dy  # (N, Ho, Wo)
-            px = cols + b * dilation + dx
-            grid = torch.stack([2 * px / (W - 1) - 1, 2 * py / (H - 1) - 1], -1)
-            sample = F.grid_sample(
-                X, grid, mode="bilinear", padding_mode="zeros", align_corners=True
-            )  # (N, C, Ho, Wo)
-            if mask is not None:
-                sample = sample * mask[:, t, None]
-            Y += torch.einsum("nchw,oc->nohw", sample, K[:, :, a, b])
+    block = C // G
+    for g in range(G):
+        Xg, Kg = X[:, g * block : (g + 1) * block], K[:, g * block : (g + 1) * block]
+        og = 0 if first_group_only else g
+        for a in range(kh):
+            for b in range(kw):
+                t = og * taps + a * kw + b
+                dy, dx = offset[:, 2 * t], offset[:, 2 * t + 1]
+                if swap:
+                    dy, dx = dx, dy
+                py = rows + a * dilation + dy  # (N, Ho, Wo)
+                px = cols + b * dilation + dx
+                grid = torch.stack([2 * px / (W - 1) - 1, 2 * py / (H - 1) - 1], -1)
+                sample = F.grid_sample(
+                    Xg, grid, mode="bilinear", padding_mode="zeros", align_corners=True
+                )  # (N, C / G, Ho, Wo)
+                if mask is not None:
+                    sample = sample * mask[:, t, None]
+                Y += torch.einsum("nchw,oc->nohw", sample, Kg[:, :, a, b])
     if bias is not None:
         Y += bias[None, :, None, None]
     return Y
@@ -1475,6 +1484,16 @@ def check_deform_conv2d(
             lambda: F.conv2d(X, K, bias, **settings),
         ),
     ]
+    if offset.shape[1] > 2 * K.shape[-2] * K.shape[-1]:
+        variants.append(
+            (
+                "every channel block used the first offset group: input channels "
+                "g*C_in/G .. (g+1)*C_in/G - 1 move with offset channels 2*(g*kh*kw + t), +1",
+                lambda: deform_conv2d_reference(
+                    X, offset, K, bias, mask, **settings, first_group_only=True
+                ),
+            )
+        )
     if mask is not None:
         variants.append(
             (
@@ -1741,3 +1760,115 @@ def backward_case(
     K = check.randn(*kernel_shape, seed=seed + 1, device=device)
     out_shape = F.conv2d(X, K, **settings).shape
     return X, K, check.randn(*out_shape, seed=seed + 2, device=device)
+
+
+def check_overlap_save(
+    fn: Callable[..., Any],
+    x: torch.Tensor,
+    k: torch.Tensor,
+    block: int,
+    *,
+    fname: str = "fft_conv1d_overlap_save",
+) -> None:
+    """``fn(x, k, block)``: the valid cross-correlation of a long signal x (L,) with k (m,),
+    computed ``block`` outputs at a time (overlap-save), equals ``F.conv1d``."""
+
+    def corr(kernel: torch.Tensor) -> torch.Tensor:
+        return F.conv1d(x[None, None], kernel[None, None])[0, 0]
+
+    m = k.shape[0]
+
+    def no_overlap() -> torch.Tensor:
+        # blocks of `block` inputs each, correlated separately: the outputs that straddle two
+        # blocks are missing
+        parts = [corr_part(x[i : i + block]) for i in range(0, x.shape[0], block)]
+        return torch.cat([p for p in parts if p.numel()])
+
+    def corr_part(piece: torch.Tensor) -> torch.Tensor:
+        if piece.shape[0] < m:
+            return piece.new_zeros(0)
+        return F.conv1d(piece[None, None], k[None, None])[0, 0]
+
+    check.check_function(
+        fn,
+        (x, k, block),
+        {},
+        corr(k),
+        fname=fname,
+        forbidden=_ALL_CONV,
+        atol=1e-9,
+        rtol=1e-7,
+        shape_hint="the valid correlation has L - m + 1 outputs; the last block may be shorter",
+        variants=[
+            (
+                "your output is a convolution (kernel flipped): multiply by the conjugate of "
+                "the kernel's spectrum",
+                lambda: corr(k.flip(0)),
+            ),
+            (
+                "the blocks do not overlap: `block` outputs need block + m - 1 inputs, so "
+                "consecutive input blocks share m - 1 samples",
+                no_overlap,
+            ),
+        ],
+    )
+
+
+def check_adaptive_avg_pool2d_integral(
+    fn: Callable[..., Any],
+    X: torch.Tensor,
+    output_size: tuple[int, int],
+    *,
+    fname: str = "adaptive_avg_pool2d",
+) -> None:
+    """``fn(X, output_size)`` equals ``F.adaptive_avg_pool2d`` with no Python loop over the
+    output bins (a summed-area table: four lookups per bin)."""
+    H, W = X.shape[-2:]
+    oh, ow = output_size
+
+    def floor_end_mean() -> torch.Tensor:
+        rows = []
+        for i in range(oh):
+            cols = []
+            for j in range(ow):
+                r0, r1 = i * H // oh, max((i + 1) * H // oh, i * H // oh + 1)
+                c0, c1 = j * W // ow, max((j + 1) * W // ow, j * W // ow + 1)
+                cols.append(X[..., r0:r1, c0:c1].mean((-2, -1)))
+            rows.append(torch.stack(cols, -1))
+        return torch.stack(rows, -2)
+
+    check.check_function(
+        fn,
+        (X, output_size),
+        {},
+        F.adaptive_avg_pool2d(X, output_size),
+        fname=fname,
+        forbidden=check.POOL_OPS | _ALL_CONV,
+        shape_hint="(N, C, *output_size); output (1, 1) is global average pooling",
+        variants=[
+            (
+                "window ends rounded down: bin i covers rows floor(i*H/out) up to (not "
+                "including) ceil((i+1)*H/out)",
+                floor_end_mean,
+            ),
+            (
+                "off by one in the summed-area table: pad it with a zero row and column first, "
+                "so that S[r, c] is the sum of X[:r, :c] and a bin's sum is "
+                "S[r1, c1] - S[r0, c1] - S[r1, c0] + S[r0, c0]",
+                lambda: F.adaptive_avg_pool2d(F.pad(X, (1, 0, 1, 0))[..., :H, :W], output_size),
+            ),
+            (
+                "your output is max pooling, not average pooling",
+                lambda: F.adaptive_max_pool2d(X, output_size),
+            ),
+        ],
+    )
+    check_no_output_loop(
+        fn,
+        (X, (1, 1)),
+        (X, (min(H, 6), min(W, 6))),
+        fname=fname,
+        what="output bins",
+        instead="build the summed-area table once (cumsum along H and W) and read every bin's "
+        "four corners with index tensors",
+    )

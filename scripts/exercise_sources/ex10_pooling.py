@@ -20,6 +20,7 @@ device = "cpu"
 import torch
 
 import convlib.check as check
+import convlib.check_practice as practice
 
 # The environment variable CONVLIB_DEVICE (e.g. "cuda"), if set, wins over the parameter above.
 device = check.device(device)
@@ -130,4 +131,78 @@ check.check_avg_pool2d(avg_pool2d, X, 3, stride=2, padding=1, count_include_pad=
 ### BEGIN HIDDEN TESTS
 for seed, (xs, k, s, p, inc) in enumerate([((2, 3, 6, 6), 2, 1, 1, False), ((1, 1, 7, 4), 3, None, 1, True), ((1, 2, 8, 8), 4, 2, 2, False)]):
     check.check_avg_pool2d(avg_pool2d, check.randn(*xs, seed=20 + seed, device=device), k, stride=s, padding=p, count_include_pad=inc)
+### END HIDDEN TESTS
+
+# %% markdown id=md_adaptive
+# ## 4. Adaptive and global average pooling without loops (3 points)
+#
+# Adaptive pooling fixes the output size instead of the window: for `output_size = (oh, ow)`, bin
+# `i` covers rows `floor(i*H/oh)` up to (not including) `ceil((i+1)*H/oh)`, likewise for columns,
+# so bins may differ in size and overlap by one row; `(1, 1)` is global average pooling. The
+# chapter loops over the bins. Write `adaptive_avg_pool2d(X, output_size)` for `X: (N, C, H, W)`
+# with no Python loop over the bins, through a *summed-area table*: `S = X` cumulatively summed
+# along `H` and `W` and padded with a leading zero row and column, so that `S[r, c]` is the sum of
+# `X[:r, :c]` and the sum over rows `r0:r1`, columns `c0:c1` is
+# `S[r1, c1] - S[r0, c1] - S[r1, c0] + S[r0, c0]`. Compute all bins' corners as index tensors, read
+# them at once, and divide by the bins' areas. The check counts the Python lines your function
+# runs for a 1x1 and a 6x6 output.
+
+# %% solution id=adaptive_avg_pool2d
+def adaptive_avg_pool2d(X: torch.Tensor, output_size: tuple[int, int]) -> torch.Tensor:
+    """X: (N, C, H, W) -> (N, C, oh, ow), the mean over each adaptive bin."""
+    ### BEGIN SOLUTION
+    N, C, H, W = X.shape
+    oh, ow = output_size
+    S = X.new_zeros((N, C, H + 1, W + 1))
+    S[:, :, 1:, 1:] = X.cumsum(2).cumsum(3)
+    i = torch.arange(oh, device=X.device)
+    j = torch.arange(ow, device=X.device)
+    r0, r1 = (i * H) // oh, ((i + 1) * H + oh - 1) // oh
+    c0, c1 = (j * W) // ow, ((j + 1) * W + ow - 1) // ow
+    total = S[:, :, r1][:, :, :, c1] - S[:, :, r0][:, :, :, c1] - S[:, :, r1][:, :, :, c0] + S[:, :, r0][:, :, :, c0]
+    area = ((r1 - r0)[:, None] * (c1 - c0)[None, :]).to(X.dtype)
+    return total / area
+    ### END SOLUTION
+
+# %% test id=test_adaptive_avg_pool2d points=3
+X = check.randn(2, 3, 7, 5, seed=4, device=device)
+practice.check_adaptive_avg_pool2d_integral(adaptive_avg_pool2d, X, (3, 2))
+practice.check_adaptive_avg_pool2d_integral(adaptive_avg_pool2d, X, (1, 1))  # global average pooling
+### BEGIN HIDDEN TESTS
+sys.modules.pop("convlib.check_practice", None)
+practice = importlib.import_module("convlib.check_practice")
+for seed, (xs, out) in enumerate([((1, 1, 10, 10), (3, 3)), ((2, 2, 6, 9), (6, 4)), ((1, 4, 5, 5), (5, 5)), ((1, 2, 8, 3), (2, 1))]):
+    practice.check_adaptive_avg_pool2d_integral(adaptive_avg_pool2d, check.randn(*xs, seed=40 + seed, device=device), out)
+### END HIDDEN TESTS
+
+# %% markdown id=md_pool_backward
+# ## 5. The backward of max pooling (2 points)
+#
+# Only the maximum of each window reaches the output, so the gradient of the loss flows back to
+# that one input pixel: `dX` is zero except at the `indices` that `F.max_pool2d(...,
+# return_indices=True)` reports (flat within each channel, `h * W + w`). Write
+# `max_pool2d_backward(dY, indices, input_size)` for `dY, indices: (N, C, H', W')` and
+# `input_size = (H, W)`, returning `dX: (N, C, H, W)`. When windows overlap (stride smaller than
+# the kernel), one pixel can be the maximum of several windows: think about what its gradient is
+# then. The check compares with autograd.
+
+# %% solution id=max_pool2d_backward
+def max_pool2d_backward(dY: torch.Tensor, indices: torch.Tensor, input_size: tuple[int, int]) -> torch.Tensor:
+    """dY, indices: (N, C, H', W') -> dX: (N, C, H, W), dY routed to (and summed at) the argmaxes."""
+    ### BEGIN SOLUTION
+    N, C = dY.shape[:2]
+    H, W = input_size
+    dX = dY.new_zeros((N, C, H * W))
+    dX.scatter_add_(2, indices.reshape(N, C, -1), dY.reshape(N, C, -1))
+    return dX.reshape(N, C, H, W)
+    ### END SOLUTION
+
+# %% test id=test_max_pool2d_backward points=2
+practice.check_max_pool2d_backward(max_pool2d_backward, check.randn(1, 2, 6, 6, seed=5, device=device), 2, 2)
+practice.check_max_pool2d_backward(max_pool2d_backward, check.randn(2, 1, 5, 5, seed=6, device=device), 3, 1)  # overlapping
+### BEGIN HIDDEN TESTS
+sys.modules.pop("convlib.check_practice", None)
+practice = importlib.import_module("convlib.check_practice")
+for seed, (xs, k, s) in enumerate([((1, 3, 7, 7), 3, 2), ((2, 2, 4, 6), 2, 1), ((1, 1, 9, 9), 4, 3)]):
+    practice.check_max_pool2d_backward(max_pool2d_backward, check.randn(*xs, seed=60 + seed, device=device), k, s)
 ### END HIDDEN TESTS

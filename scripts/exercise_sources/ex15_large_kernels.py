@@ -14,10 +14,10 @@
 # - Before submitting, run **Kernel > Restart & Run All**, or in a terminal
 #   `nbgrader validate ex15_large_kernels.ipynb`.
 #
-# The chapter computes one image with one kernel through the FFT. Here you find the smallest FFT
-# size that is still exact, and write a full layer: batch, input and output channels (summed in the
-# frequency domain), bias, padding and stride; then the depthwise form that large-kernel networks
-# (RepLKNet, ConvNeXt) use.
+# The chapter computes a convolution layer through the FFT with padding and groups. Here you derive
+# the smallest FFT size that is still exact, add what the chapter leaves out (bias and stride, and
+# a spectrum product summed over channels), and filter a signal too long for one FFT, block by
+# block (overlap-save).
 
 # %% parameters id=parameters
 device = "cpu"
@@ -105,38 +105,43 @@ for seed, (xs, ks, p, s) in enumerate([((1, 1, 9, 13), (2, 1, 5, 3), 2, 1), ((2,
     practice.check_fft_conv2d(fft_conv2d, X, K, check.randn(ks[0], seed=30 + seed, device=device), padding=p, stride=s)
 ### END HIDDEN TESTS
 
-# %% markdown id=md_depthwise
-# ## 3. Depthwise large kernels (3 points)
+# %% markdown id=md_overlap_save
+# ## 3. A long signal in blocks: overlap-save (3 points)
 #
-# RepLKNet and ConvNeXt use *depthwise* large kernels: channel `c` of the output is channel `c` of
-# the input cross-correlated with its own kernel `K[c, 0]` (`groups = C`), e.g. 13x13 or 31x31,
-# with `padding = k // 2` to keep the size. Write `fft_depthwise_conv2d(X, K, padding=0)` for
-# `X: (N, C, H, W)`, `K: (C, 1, kh, kw)`, the same as `F.conv2d(X, K, padding=padding, groups=C)`,
-# through the FFT: no sum over channels this time, one product per channel.
+# One FFT over a very long signal (an hour of audio, a gigapixel scan) needs the whole signal in
+# memory at once. Overlap-save filters it block by block instead: to produce `block` outputs of
+# the valid cross-correlation with a kernel of `m` taps you need `block + m - 1` inputs, so
+# consecutive input blocks overlap by `m - 1` samples; each block is correlated with one FFT of
+# length `block + m - 1` (task 1 says why that length is enough) and its valid part kept. Write
+# `fft_conv1d_overlap_save(x, k, block)` for `x: (L,)`, `k: (m,)`, returning the `L - m + 1`
+# outputs of `F.conv1d(x[None, None], k[None, None])[0, 0]` (the last block may be shorter).
+# A loop over the blocks is expected; `torch.fft.rfft`/`irfft` do the work.
 
-# %% solution id=fft_depthwise_conv2d
-def fft_depthwise_conv2d(X: torch.Tensor, K: torch.Tensor, padding: int = 0) -> torch.Tensor:
-    """X: (N, C, H, W), K: (C, 1, kh, kw) -> (N, C, H + 2*padding - kh + 1, W + 2*padding - kw + 1)."""
+# %% solution id=fft_conv1d_overlap_save
+def fft_conv1d_overlap_save(x: torch.Tensor, k: torch.Tensor, block: int) -> torch.Tensor:
+    """x: (L,), k: (m,) -> (L - m + 1,), the valid cross-correlation, `block` outputs per FFT."""
     ### BEGIN SOLUTION
-    N, C, H, W = X.shape
-    kh, kw = K.shape[-2:]
-    p = padding
-    Xp = X.new_zeros((N, C, H + 2 * p, W + 2 * p))
-    Xp[:, :, p : p + H, p : p + W] = X
-    Hp, Wp = Xp.shape[-2:]
-    spectrum = torch.fft.rfft2(Xp, s=(Hp, Wp)) * torch.fft.rfft2(K[:, 0], s=(Hp, Wp)).conj()[None]
-    return torch.fft.irfft2(spectrum, s=(Hp, Wp))[:, :, : Hp - kh + 1, : Wp - kw + 1].contiguous()
+    L, m = x.shape[0], k.shape[0]
+    n = block + m - 1
+    K_hat = torch.fft.rfft(k, n).conj()
+    outputs = []
+    for start in range(0, L - m + 1, block):
+        piece = x[start : start + n]
+        y = torch.fft.irfft(torch.fft.rfft(piece, n) * K_hat, n)
+        outputs.append(y[: min(block, L - m + 1 - start)])
+    return torch.cat(outputs)
     ### END SOLUTION
 
-# %% test id=test_fft_depthwise_conv2d points=3
-X = check.randn(2, 3, 16, 16, seed=4, device=device)
-K = check.randn(3, 1, 13, 13, seed=5, device=device)
-practice.check_fft_conv2d(fft_depthwise_conv2d, X, K, padding=6, depthwise=True, fname="fft_depthwise_conv2d")
+# %% test id=test_fft_conv1d_overlap_save points=3
+x = check.randn(100, seed=4, device=device)
+k = check.randn(9, seed=5, device=device)
+practice.check_overlap_save(fft_conv1d_overlap_save, x, k, 16)
+practice.check_overlap_save(fft_conv1d_overlap_save, x, k, 23)
 ### BEGIN HIDDEN TESTS
 sys.modules.pop("convlib.check_practice", None)
 practice = importlib.import_module("convlib.check_practice")
-for seed, (xs, k, p) in enumerate([((1, 2, 31, 31), (31, 31), 15), ((2, 4, 10, 12), (5, 9), 0), ((1, 1, 7, 7), (3, 3), 4)]):
-    X = check.randn(*xs, seed=40 + seed, device=device)
-    K = check.randn(xs[1], 1, *k, seed=50 + seed, device=device)
-    practice.check_fft_conv2d(fft_depthwise_conv2d, X, K, padding=p, depthwise=True, fname="fft_depthwise_conv2d")
+for seed, (L, m, block) in enumerate([(64, 1, 8), (50, 17, 5), (31, 31, 4), (200, 33, 64)]):
+    x = check.randn(L, seed=40 + seed, device=device)
+    k = check.randn(m, seed=50 + seed, device=device)
+    practice.check_overlap_save(fft_conv1d_overlap_save, x, k, block)
 ### END HIDDEN TESTS
