@@ -8,6 +8,7 @@ ValueError naming the argument.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 import torch
@@ -19,8 +20,8 @@ from convlib import algorithms as alg
 
 TORCH_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 TORCH_CONV_T = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
-F64 = {"atol": 1e-10, "rtol": 1e-10}
-F32 = {"atol": 1e-4, "rtol": 1e-4}
+F64: dict[str, Any] = {"atol": 1e-10, "rtol": 1e-10}
+F32: dict[str, Any] = {"atol": 1e-4, "rtol": 1e-4}
 
 
 def draw_case(

@@ -19,8 +19,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:Using padding=.same. with even k
 FAST = {1: convlib.conv1d, 2: convlib.conv2d, 3: convlib.conv3d}
 LOOP = {1: reference.conv1d, 2: reference.conv2d, 3: reference.conv3d}
 TORCH = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
-TIGHT = {"atol": 1e-10, "rtol": 1e-10}  # float64
-LOOSE = {"atol": 1e-4, "rtol": 1e-4}  # float32: different summation orders
+TIGHT: dict[str, Any] = {"atol": 1e-10, "rtol": 1e-10}  # float64
+LOOSE: dict[str, Any] = {"atol": 1e-4, "rtol": 1e-4}  # float32: different summation orders
 # the default dispatch (convlib.algorithms picks one) and convlib.conv's own windows + einsum path
 ALGORITHMS = ["auto", "windows"]
 WINDOWS2D = functools.partial(convlib.conv2d, algorithm="windows")

@@ -17,8 +17,8 @@ FAST = {1: convlib.conv_transpose1d, 2: convlib.conv_transpose2d, 3: convlib.con
 LOOP = {1: reference.conv_transpose1d, 2: reference.conv_transpose2d, 3: reference.conv_transpose3d}
 TORCH = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 CONV = {1: convlib.conv1d, 2: convlib.conv2d, 3: convlib.conv3d}
-TIGHT = {"atol": 1e-10, "rtol": 1e-10}  # float64
-LOOSE = {"atol": 1e-4, "rtol": 1e-4}  # float32
+TIGHT: dict[str, Any] = {"atol": 1e-10, "rtol": 1e-10}  # float64
+LOOSE: dict[str, Any] = {"atol": 1e-4, "rtol": 1e-4}  # float32
 
 
 def per_dim(draw: st.DrawFn, values: list[int]) -> int | tuple[int, ...]:

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from convlib.deform import bilinear_sample, deform_conv2d, deform_conv2d_reference
 
-TIGHT = {"atol": 1e-10, "rtol": 1e-10}  # float64
-FLOAT32 = {"atol": 1e-4, "rtol": 1e-4}
+TIGHT: dict[str, Any] = {"atol": 1e-10, "rtol": 1e-10}  # float64
+FLOAT32: dict[str, Any] = {"atol": 1e-4, "rtol": 1e-4}
 
 
 def grid_sample_deform_conv2d(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -10,7 +12,7 @@ from hypothesis import strategies as st
 
 from convlib.matrices import conv_matrix, zero_insert
 
-TIGHT = {"atol": 1e-10, "rtol": 1e-10}
+TIGHT: dict[str, Any] = {"atol": 1e-10, "rtol": 1e-10}
 
 
 def test_source_example_shape_and_pattern() -> None:

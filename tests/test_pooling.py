@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from convlib import pooling
 from convlib.shapes import pool_output_size
 
-TIGHT = {"atol": 1e-12, "rtol": 1e-12}  # float64
-FLOAT32 = {"atol": 1e-5, "rtol": 1e-5}
+TIGHT: dict[str, Any] = {"atol": 1e-12, "rtol": 1e-12}  # float64
+FLOAT32: dict[str, Any] = {"atol": 1e-5, "rtol": 1e-5}
 
 MAX = {1: pooling.max_pool1d, 2: pooling.max_pool2d, 3: pooling.max_pool3d}
 AVG = {1: pooling.avg_pool1d, 2: pooling.avg_pool2d, 3: pooling.avg_pool3d}

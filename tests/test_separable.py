@@ -27,8 +27,8 @@ from convlib.separable import (
     spatially_separable_conv2d,
 )
 
-TIGHT = {"atol": 1e-10, "rtol": 1e-10}  # float64
-FLOAT32 = {"atol": 1e-4, "rtol": 1e-4}
+TIGHT: dict[str, Any] = {"atol": 1e-10, "rtol": 1e-10}  # float64
+FLOAT32: dict[str, Any] = {"atol": 1e-4, "rtol": 1e-4}
 
 
 def _form(values: tuple[int, int], how: int) -> Any:

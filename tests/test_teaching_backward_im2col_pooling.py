@@ -6,6 +6,8 @@ hypothesis-drawn shapes and arguments, and against the general convlib op it tea
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -29,7 +31,7 @@ from convlib.teaching.ch11_pooling import (
 )
 
 F64 = torch.float64
-TIGHT = {"rtol": 1e-10, "atol": 1e-10}
+TIGHT: dict[str, Any] = {"rtol": 1e-10, "atol": 1e-10}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,6 +8,8 @@ gradients), over shapes drawn by hypothesis, and against the general library (``
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -20,7 +22,7 @@ from convlib.teaching.ch02_learning_a_kernel import Conv2D, learn_kernel
 from convlib.teaching.ch03_padding_and_stride import corr2d_strided, pad2d
 from convlib.teaching.ch04_channels import conv2d, corr2d_multi_in, corr2d_multi_in_out
 
-TOL = {"rtol": 1e-10, "atol": 1e-10}
+TOL: dict[str, Any] = {"rtol": 1e-10, "atol": 1e-10}
 F64 = torch.float64
 
 

@@ -11,6 +11,7 @@ with groups and dilation, ``convlib.conv_transpose2d``, ``convlib.matrices.conv_
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import pytest
 import torch
@@ -40,7 +41,7 @@ from convlib.teaching.ch08_transposed import (
     conv_transpose2d_scatter,
 )
 
-TOL = {"rtol": 1e-10, "atol": 1e-10}
+TOL: dict[str, Any] = {"rtol": 1e-10, "atol": 1e-10}
 F64 = torch.float64
 
 

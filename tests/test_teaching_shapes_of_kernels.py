@@ -10,6 +10,8 @@ against the general library (``convlib.conv1d``, ``convlib.conv3d``, ``convlib.k
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -28,8 +30,8 @@ from convlib.teaching.ch13_spatially_separable import (
 )
 from convlib.teaching.ch14_deformable import bilinear_sample, deform_conv2d
 
-TOL = {"rtol": 1e-10, "atol": 1e-10}
-EXACT = {"rtol": 0.0, "atol": 0.0}
+TOL: dict[str, Any] = {"rtol": 1e-10, "atol": 1e-10}
+EXACT: dict[str, Any] = {"rtol": 0.0, "atol": 0.0}
 F64 = torch.float64
 LAPLACIAN = torch.tensor([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=F64)
 

@@ -15,7 +15,7 @@ from convlib import reference
 
 UNFOLD = [convlib.unfold, reference.unfold]
 FOLD = [convlib.fold, reference.fold]
-TIGHT = {"atol": 1e-10, "rtol": 1e-10}
+TIGHT: dict[str, Any] = {"atol": 1e-10, "rtol": 1e-10}
 
 
 def per_dim(draw: st.DrawFn, values: list[int]) -> int | tuple[int, int]:
