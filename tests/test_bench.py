@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,13 +12,15 @@ from convlib import bench
 
 
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     out = tmp_path_factory.mktemp("bench")
     meta = bench.main(["--quick", "--out", str(out), "--repeats", "1"])
     return out, meta
 
 
-def test_quick_bench_writes_csv_with_every_column_and_path(quick_run) -> None:
+def test_quick_bench_writes_csv_with_every_column_and_path(
+    quick_run: tuple[Path, dict[str, Any]],
+) -> None:
     out, _ = quick_run
     rows = bench.load_csv(out / "bench_cpu.csv")
     assert list(rows[0]) == bench.CSV_COLUMNS
@@ -36,7 +39,9 @@ def test_quick_bench_writes_csv_with_every_column_and_path(quick_run) -> None:
     assert im2col_rows and all(int(r["col_bytes"]) > 0 for r in im2col_rows)
 
 
-def test_quick_bench_writes_plots_json_and_crossover(quick_run) -> None:
+def test_quick_bench_writes_plots_json_and_crossover(
+    quick_run: tuple[Path, dict[str, Any]],
+) -> None:
     out, meta = quick_run
     for name in ("bars", "roofline", "crossover"):
         png = out / f"bench_cpu_{name}.png"

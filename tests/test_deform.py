@@ -8,7 +8,8 @@ matmul, written below without any convlib code. Values and gradients in float64.
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 import pytest
 import torch
@@ -342,10 +343,11 @@ K = torch.randn(2, 2, 3, 3)  # groups = 2
 OFF = torch.zeros(1, 18, 3, 3)  # offset_groups = 1
 MASK = torch.ones(1, 9, 3, 3)
 
+# cast(Any, ...) marks an argument of a deliberately wrong type: the call must reject it.
 BAD_CALLS = [
     (
         "input not tensor",
-        lambda: deform_conv2d(X.tolist(), OFF, K),
+        lambda: deform_conv2d(cast(Any, X.tolist()), OFF, K),
         TypeError,
         "input must be a torch.Tensor",
     ),
@@ -395,7 +397,7 @@ BAD_CALLS = [
     ),
     (
         "bias type",
-        lambda: deform_conv2d(X, OFF, K, bias=[0.0, 0.0]),
+        lambda: deform_conv2d(X, OFF, K, bias=cast(Any, [0.0, 0.0])),
         TypeError,
         "bias must be a torch.Tensor",
     ),
@@ -429,4 +431,4 @@ def test_bad_input_raises_named_error(call: Any, error: type[Exception], message
     with pytest.raises(error) as info:
         call()
     assert message in str(info.value)
-    assert info.traceback[-1].path.parent.name == "convlib"  # raised by convlib's checks
+    assert Path(info.traceback[-1].path).parent.name == "convlib"  # raised by convlib's checks

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +22,8 @@ def raises(exc: type[Exception], match: str, fn: Any, *args: Any, **kwargs: Any)
     with pytest.raises(exc, match=match) as info:
         fn(*args, **kwargs)
     # raised by convlib's own checks, not by torch somewhere deeper
-    assert info.traceback[-1].path.parent.name == "convlib", info.traceback[-1].path
+    # (pytest types a traceback entry's path as Path | str; Path() accepts both)
+    assert Path(info.traceback[-1].path).parent.name == "convlib", info.traceback[-1].path
     return str(info.value)
 
 

@@ -8,7 +8,8 @@ averages and gradients agree to float64 rounding. Hypothesis draws shapes and ev
 from __future__ import annotations
 
 import zlib
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 import pytest
 import torch
@@ -156,7 +157,8 @@ def test_max_pool_gradient_matches_torch(case: dict) -> None:
     n, kwargs = case["n"], _max_kwargs(case)
     X = _input(case).requires_grad_()
     X_t = X.detach().clone().requires_grad_()
-    Y = MAX[n](X, **kwargs)
+    # without return_indices a pool returns a Tensor (convlib's annotation admits the tuple too)
+    Y = cast(torch.Tensor, MAX[n](X, **kwargs))
     Y_t = TORCH_MAX[n](X_t, **kwargs)
     G = torch.randn(Y_t.shape, dtype=X.dtype, generator=torch.Generator().manual_seed(1))
     (Y * G).sum().backward()
@@ -221,7 +223,7 @@ def test_reference_gradient_matches_torch() -> None:
     X_t = X.detach().clone().requires_grad_()
     kwargs: dict[str, Any] = {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}
     (
-        pooling.max_pool2d_reference(X, **kwargs).sum()
+        cast(torch.Tensor, pooling.max_pool2d_reference(X, **kwargs)).sum()
         + pooling.avg_pool2d_reference(X, **kwargs).sum()
     ).backward()
     (F.max_pool2d(X_t, **kwargs).sum() + F.avg_pool2d(X_t, **kwargs).sum()).backward()
@@ -239,7 +241,8 @@ def test_max_pool_small_example_by_hand() -> None:
     assert Y.tolist() == [[[[4.0, 5.0], [7.0, 8.0]]]]
     assert idx.tolist() == [[[[4, 5], [7, 8]]]]
     # With padding 1 and stride 2 the corners see one real element each.
-    assert pooling.max_pool2d(X, 2, stride=2, padding=1).tolist() == [[[[0.0, 2.0], [6.0, 8.0]]]]
+    Y_pad = cast(torch.Tensor, pooling.max_pool2d(X, 2, stride=2, padding=1))
+    assert Y_pad.tolist() == [[[[0.0, 2.0], [6.0, 8.0]]]]
 
 
 def test_avg_pool_ceil_mode_counts_only_in_bounds_and_padding() -> None:
@@ -303,7 +306,7 @@ def test_max_pool_nan_propagates_with_torch_index() -> None:
 
 def test_empty_batch() -> None:
     X = torch.randn(0, 2, 5, 5)
-    assert pooling.max_pool2d(X, 2).shape == F.max_pool2d(X, 2).shape
+    assert cast(torch.Tensor, pooling.max_pool2d(X, 2)).shape == F.max_pool2d(X, 2).shape
     assert pooling.avg_pool2d(X, 2).shape == F.avg_pool2d(X, 2).shape
 
 
@@ -318,7 +321,7 @@ def test_float32_and_device(device: str) -> None:
     for op, op_t in ((pooling.avg_pool2d, F.avg_pool2d), (pooling.max_pool2d, F.max_pool2d)):
         X1 = X.clone().requires_grad_()
         X2 = X.clone().requires_grad_()
-        op(X1, **kwargs).square().sum().backward()
+        cast(torch.Tensor, op(X1, **kwargs)).square().sum().backward()
         op_t(X2, **kwargs).square().sum().backward()
         torch.testing.assert_close(X1.grad, X2.grad, **FLOAT32)
     V = torch.randn(2, 2, 4, 5, 6, generator=torch.Generator().manual_seed(5)).to(device)
@@ -336,10 +339,11 @@ def test_float32_and_device(device: str) -> None:
 
 X4 = torch.randn(1, 2, 6, 6)
 
+# cast(Any, ...) marks an argument of a deliberately wrong type: the call must reject it.
 BAD_CALLS = [
     (
         "list input",
-        lambda: pooling.max_pool2d([[1.0]], 2),
+        lambda: pooling.max_pool2d(cast(Any, [[1.0]]), 2),
         TypeError,
         "input must be a torch.Tensor",
     ),
@@ -349,7 +353,7 @@ BAD_CALLS = [
     ("integer dtype", lambda: pooling.max_pool2d(X4.long(), 2), TypeError, "input.float()"),
     ("empty channels", lambda: pooling.max_pool2d(X4[:, :0], 2), ValueError, "non-empty"),
     ("kernel 0", lambda: pooling.max_pool2d(X4, 0), ValueError, "kernel_size must be positive"),
-    ("kernel float", lambda: pooling.avg_pool2d(X4, 2.0), TypeError, "kernel_size"),
+    ("kernel float", lambda: pooling.avg_pool2d(X4, cast(Any, 2.0)), TypeError, "kernel_size"),
     ("kernel 3 entries", lambda: pooling.max_pool2d(X4, (2, 2, 2)), ValueError, "kernel_size"),
     (
         "stride 0",
@@ -388,16 +392,21 @@ BAD_CALLS = [
         ValueError,
         "kernel_size too large",
     ),
-    ("ceil_mode str", lambda: pooling.max_pool2d(X4, 2, ceil_mode="yes"), TypeError, "ceil_mode"),
+    (
+        "ceil_mode str",
+        lambda: pooling.max_pool2d(X4, 2, ceil_mode=cast(Any, "yes")),
+        TypeError,
+        "ceil_mode",
+    ),
     (
         "return_indices int",
-        lambda: pooling.max_pool2d(X4, 2, return_indices=1),
+        lambda: pooling.max_pool2d(X4, 2, return_indices=cast(Any, 1)),
         TypeError,
         "return_indices",
     ),
     (
         "count_include_pad None",
-        lambda: pooling.avg_pool2d(X4, 2, count_include_pad=None),
+        lambda: pooling.avg_pool2d(X4, 2, count_include_pad=cast(Any, None)),
         TypeError,
         "count_include_pad",
     ),
@@ -409,7 +418,7 @@ BAD_CALLS = [
     ),
     (
         "divisor float",
-        lambda: pooling.avg_pool3d(X4, 2, divisor_override=2.0),
+        lambda: pooling.avg_pool3d(X4, 2, divisor_override=cast(Any, 2.0)),
         TypeError,
         "divisor_override",
     ),
@@ -436,7 +445,7 @@ def test_bad_input_raises_named_error(call: Any, error: type[Exception], message
         call()
     assert message in str(info.value)
     assert (
-        info.traceback[-1].path.parent.name == "convlib"
+        Path(info.traceback[-1].path).parent.name == "convlib"
     )  # raised by convlib, not deeper in torch
 
 

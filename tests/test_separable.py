@@ -7,7 +7,8 @@ The source material's numbers: 656 vs 4608 parameters, Sobel = [1, 2, 1]^T x [1,
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 import pytest
 import torch
@@ -303,10 +304,11 @@ D = torch.randn(8, 1, 3, 3, dtype=torch.float64)
 P = torch.randn(5, 8, 1, 1, dtype=torch.float64)
 COL = torch.ones(3, dtype=torch.float64)
 
+# cast(Any, ...) marks an argument of a deliberately wrong type: the call must reject it.
 BAD_CALLS = [
     (
         "dw input list",
-        lambda: depthwise_separable_conv2d(X.tolist(), D, P),
+        lambda: depthwise_separable_conv2d(cast(Any, X.tolist()), D, P),
         TypeError,
         "input must be a torch.Tensor",
     ),
@@ -368,7 +370,7 @@ BAD_CALLS = [
     ),
     (
         "module multiplier",
-        lambda: DepthwiseSeparableConv2d(2, 4, 3, depth_multiplier=1.5),
+        lambda: DepthwiseSeparableConv2d(2, 4, 3, depth_multiplier=cast(Any, 1.5)),
         TypeError,
         "depth_multiplier",
     ),
@@ -380,14 +382,19 @@ BAD_CALLS = [
     ),
     (
         "module bias",
-        lambda: DepthwiseSeparableConv2d(2, 4, 3, bias="no"),
+        lambda: DepthwiseSeparableConv2d(2, 4, 3, bias=cast(Any, "no")),
         TypeError,
         "bias must be a bool",
     ),
     ("rank 1D", lambda: kernel_rank(COL), ValueError, "K must be 2D"),
-    ("rank list", lambda: kernel_rank([[1.0]]), TypeError, "K must be a torch.Tensor"),
+    ("rank list", lambda: kernel_rank(cast(Any, [[1.0]])), TypeError, "K must be a torch.Tensor"),
     ("rank tol", lambda: kernel_rank(SOBEL_X, tol=-1.0), ValueError, "tol must be non-negative"),
-    ("rank tol str", lambda: kernel_rank(SOBEL_X, tol="small"), TypeError, "tol must be a number"),
+    (
+        "rank tol str",
+        lambda: kernel_rank(SOBEL_X, tol=cast(Any, "small")),
+        TypeError,
+        "tol must be a number",
+    ),
     ("rank empty", lambda: kernel_rank(torch.zeros(0, 3)), ValueError, "K must not be empty"),
     ("separate rank 3", lambda: separate_kernel(torch.eye(3)), ValueError, "has rank 3"),
     ("separate 3D", lambda: separate_kernel(SOBEL_X[None]), ValueError, "K must be 2D"),
@@ -431,4 +438,4 @@ def test_bad_input_raises_named_error(call: Any, error: type[Exception], message
     with pytest.raises(error) as info:
         call()
     assert message in str(info.value)
-    assert info.traceback[-1].path.parent.name == "convlib"  # raised by convlib's checks
+    assert Path(info.traceback[-1].path).parent.name == "convlib"  # raised by convlib's checks
