@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import torch
@@ -56,7 +56,7 @@ def test_matches_torch_conv_and_conv_transpose(
     X = torch.randn(H, W, dtype=torch.float64, generator=g)
     C = conv_matrix(K, (H, W), stride=(sh, sw), padding=(ph, pw), dilation=(dh, dw))
     assert C.shape == (H_out * W_out, H * W)
-    kwargs = {"stride": (sh, sw), "padding": (ph, pw), "dilation": (dh, dw)}
+    kwargs: dict[str, Any] = {"stride": (sh, sw), "padding": (ph, pw), "dilation": (dh, dw)}
     Y = F.conv2d(X[None, None], K[None, None], **kwargs)[0, 0]
     torch.testing.assert_close(C @ X.flatten(), Y.flatten(), **TIGHT)
 
@@ -94,7 +94,7 @@ def test_float32(device: str) -> None:
 @pytest.mark.parametrize(
     ("call", "error", "match"),
     [
-        (lambda: conv_matrix([[1.0]], 3), TypeError, "K must be a torch.Tensor"),
+        (lambda: conv_matrix(cast(Any, [[1.0]]), 3), TypeError, "K must be a torch.Tensor"),
         (lambda: conv_matrix(torch.ones(1, 3, 3), 4), ValueError, "K must be 2D"),
         (lambda: conv_matrix(torch.ones(3, 3), 2), ValueError, "does not fit"),
         (lambda: conv_matrix(torch.ones(3, 3), 4, stride=0), ValueError, "stride must be positive"),

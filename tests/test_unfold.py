@@ -132,7 +132,12 @@ def test_empty_batch() -> None:
 
 def test_on_device(device: str) -> None:
     X = torch.randn(2, 3, 7, 6, dtype=torch.float64, device=device)
-    kwargs = {"kernel_size": (3, 2), "dilation": (1, 2), "padding": 1, "stride": (2, 1)}
+    kwargs: dict[str, Any] = {
+        "kernel_size": (3, 2),
+        "dilation": (1, 2),
+        "padding": 1,
+        "stride": (2, 1),
+    }
     cols = convlib.unfold(X, **kwargs)
     assert cols.device == X.device
     torch.testing.assert_close(cols, F.unfold(X, **kwargs), atol=0, rtol=0)
