@@ -8,6 +8,7 @@ ValueError naming the argument.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -72,7 +73,9 @@ def draw_case(
     }
 
 
-def check_against_torch(fn, case: dict, device: str, grads: bool = True, **extra) -> None:
+def check_against_torch(
+    fn: Callable[..., torch.Tensor], case: dict, device: str, grads: bool = True, **extra: Any
+) -> None:
     """Values in float64 and float32, gradients (input, weight, bias) in float64."""
     gen = torch.Generator().manual_seed(0)
     for dtype, tol in ((torch.float64, F64), (torch.float32, F32)):
@@ -293,7 +296,9 @@ def test_fft_size_is_smallest_5_smooth() -> None:
         ((1, 16, 64, 64), (16, 16, 15, 15), {"stride": 2}, "im2col"),
     ],
 )
-def test_auto_rule(x_shape, w_shape, kwargs, expected) -> None:
+def test_auto_rule(
+    x_shape: tuple[int, ...], w_shape: tuple[int, ...], kwargs: dict[str, Any], expected: str
+) -> None:
     groups = kwargs.pop("groups", 1)
     assert alg.choose_algorithm(x_shape, w_shape, groups=groups, **kwargs) == expected
     assert expected in alg.supported_algorithms(x_shape, w_shape, groups=groups, **kwargs)
@@ -316,7 +321,13 @@ def test_auto_rule(x_shape, w_shape, kwargs, expected) -> None:
         ((2, 64, 8, 28, 28), (64, 64, 3, 3, 3), {}, "im2col_partial", "im2col"),
     ],
 )
-def test_auto_rule_depends_on_device_type(x_shape, w_shape, kwargs, on_cpu, on_cuda) -> None:
+def test_auto_rule_depends_on_device_type(
+    x_shape: tuple[int, ...],
+    w_shape: tuple[int, ...],
+    kwargs: dict[str, Any],
+    on_cpu: str,
+    on_cuda: str,
+) -> None:
     groups = kwargs.pop("groups", 1)
     for device, expected in (("cpu", on_cpu), ("cuda", on_cuda), (torch.device("cuda:1"), on_cuda)):
         got = alg.choose_algorithm(x_shape, w_shape, groups=groups, device=device, **kwargs)
@@ -366,7 +377,9 @@ def test_auto_avoids_fft_for_half_precision() -> None:
         (alg.conv_transpose_gemm, {"output_padding": 3}, "output_padding"),
     ],
 )
-def test_unsupported_shapes_raise_value_error(fn, kwargs, argument: str) -> None:
+def test_unsupported_shapes_raise_value_error(
+    fn: Callable[..., torch.Tensor], kwargs: dict[str, Any], argument: str
+) -> None:
     X = torch.randn(1, 4, 8, 8)
     K = torch.randn(4, 4, 3, 3) if fn is not alg.conv_depthwise else torch.randn(4, 1, 3, 3)
     with pytest.raises(ValueError, match=argument):

@@ -7,6 +7,7 @@ hypothesis-drawn shapes and arguments, and against the general convlib path it t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -33,7 +34,7 @@ HAND_K = torch.arange(4.0, dtype=F64).reshape(2, 2)
 HAND_Y = [[19.0, 25.0], [37.0, 43.0]]
 
 
-def _grads(fn, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+def _grads(fn: Callable[..., torch.Tensor], *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """Gradients of sum(fn(*tensors) * weights) for fixed random weights (float64)."""
     inputs = [t.detach().clone().requires_grad_() for t in tensors]
     Y = fn(*inputs)
@@ -70,7 +71,13 @@ def test_fft_hand_case() -> None:
         ((1, 1, 6, 6), (1, 1, 1, 1), (2, 0), 1),
     ],
 )
-def test_conv2d_fft_matches_torch(shape_x, shape_k, padding, groups, device: str) -> None:
+def test_conv2d_fft_matches_torch(
+    shape_x: tuple[int, ...],
+    shape_k: tuple[int, ...],
+    padding: tuple[int, int],
+    groups: int,
+    device: str,
+) -> None:
     X, K = _randn(*shape_x, device=device), _randn(*shape_k, device=device, seed=1)
     want = F.conv2d(X, K, padding=padding, groups=groups)
     got = conv2d_fft(X, K, padding, groups)
@@ -147,7 +154,13 @@ def test_windows_hand_case() -> None:
         ((2, 1, 5, 5), (2, 1, 5, 5), (1, 1), (0, 0)),
     ],
 )
-def test_conv2d_windows_matches_torch(shape_x, shape_k, stride, padding, device: str) -> None:
+def test_conv2d_windows_matches_torch(
+    shape_x: tuple[int, ...],
+    shape_k: tuple[int, ...],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    device: str,
+) -> None:
     X, K = _randn(*shape_x, device=device), _randn(*shape_k, device=device, seed=1)
     want = F.conv2d(X, K, stride=stride, padding=padding)
     got = conv2d_windows(X, K, stride, padding)

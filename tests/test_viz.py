@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import base64
 import io
+from pathlib import Path
+from typing import Any, cast
 
 import pytest
 import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
-from PIL import Image
+from PIL import GifImagePlugin, Image
 
 from convlib import viz
 from convlib.viz.core import _png_bytes
@@ -19,11 +21,13 @@ from convlib.viz.core import _png_bytes
 def _gif_frames(gif: bytes) -> int:
     with Image.open(io.BytesIO(gif)) as image:
         assert image.format == "GIF"
+        assert isinstance(image, GifImagePlugin.GifImageFile)  # narrows the type: n_frames
         return int(image.n_frames)
 
 
 def _highlights(fig: Figure) -> list[Rectangle]:
-    return [p for ax in fig.axes for p in ax.patches if p.get_gid() == "highlight"]
+    # convlib draws every highlight as a Rectangle; matplotlib types ax.patches as list[Patch]
+    return [cast(Rectangle, p) for ax in fig.axes for p in ax.patches if p.get_gid() == "highlight"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -49,7 +53,11 @@ def test_animation_is_deterministic() -> None:
     ],
 )
 def test_animation_one_frame_per_output_cell(
-    input_size, kernel_size, stride, padding, dilation
+    input_size: int | tuple[int, int],
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int],
+    padding: int | tuple[int, int],
+    dilation: int,
 ) -> None:
     anim = viz.conv_animation(
         input_size, kernel_size, stride=stride, padding=padding, dilation=dilation
@@ -80,7 +88,7 @@ def test_animation_windows_follow_the_stride() -> None:
     [(2, 3, 1, 0, 0), (2, 3, 2, 0, 0), (3, 3, 2, 1, 1), (2, 4, 2, 1, 0)],
 )
 def test_transposed_animation_frames_match_torch(
-    input_size, kernel_size, stride, padding, output_padding
+    input_size: int, kernel_size: int, stride: int, padding: int, output_padding: int
 ) -> None:
     anim = viz.conv_animation(
         input_size,
@@ -102,7 +110,7 @@ def test_transposed_animation_frames_match_torch(
     assert anim.windows[:2] == [(0, 0), (0, 1)]
 
 
-def test_animation_html_and_save(tmp_path) -> None:
+def test_animation_html_and_save(tmp_path: Path) -> None:
     anim = viz.conv_animation(4, 3)
     html = anim._repr_html_()
     assert html.startswith('<img src="data:image/gif;base64,')
@@ -123,7 +131,7 @@ def test_animation_html_and_save(tmp_path) -> None:
         {"input_size": 2, "kernel_size": 3, "padding": 3, "transposed": True},
     ],
 )
-def test_animation_rejects_bad_arguments(kwargs) -> None:
+def test_animation_rejects_bad_arguments(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         viz.conv_animation(**kwargs)
 
@@ -155,10 +163,11 @@ def test_show_grid_several_windows_and_cells() -> None:
         if p.get_facecolor()[:3]
         != Rectangle((0, 0), 1, 1, facecolor=viz.core.BLUE).get_facecolor()[:3]
     ]
-    assert [p.get_xy() for p in dark if p.get_gid() != "highlight"] == [(2, 0)]
+    # the grid's cells are Rectangles (matplotlib types ax.patches as list[Patch])
+    assert [cast(Rectangle, p).get_xy() for p in dark if p.get_gid() != "highlight"] == [(2, 0)]
 
 
-def test_show_grid_rejects_window_outside(device) -> None:
+def test_show_grid_rejects_window_outside(device: str) -> None:
     X = torch.zeros(3, 3, device=device)
     with pytest.raises(ValueError, match="highlight"):
         viz.show_grid(X, highlight=(2, 2, 2, 2))
@@ -231,7 +240,7 @@ def _autograd_path_counts(layers: list[tuple[int, int, int]]) -> torch.Tensor:
         [(3, 2, 1), (2, 1, 1), (3, 2, 2)],
     ],
 )
-def test_receptive_field_map_matches_autograd(layers) -> None:
+def test_receptive_field_map_matches_autograd(layers: list[tuple[int, int, int]]) -> None:
     torch.testing.assert_close(
         viz.receptive_field_map(layers), _autograd_path_counts(layers), rtol=0, atol=0
     )
@@ -275,7 +284,9 @@ def test_padding_modes_figure_shows_convlib_pad_values() -> None:
 @pytest.mark.parametrize(
     ("in_channels", "out_channels", "groups"), [(2, 4, 1), (2, 4, 2), (4, 4, 4), (6, 4, 2)]
 )
-def test_channel_connections_one_line_per_kernel_map(in_channels, out_channels, groups) -> None:
+def test_channel_connections_one_line_per_kernel_map(
+    in_channels: int, out_channels: int, groups: int
+) -> None:
     fig = viz.channel_connections_figure(in_channels, out_channels, groups)
     edges = [line for line in fig.axes[0].lines if line.get_gid() == "edge"]
     weight = torch.nn.Conv2d(in_channels, out_channels, 1, groups=groups).weight
