@@ -171,7 +171,8 @@ class DaskExecutor:
                 [REPO, settings.course_root, settings.class_dir, settings.out_dir],
             )
             with contextlib.suppress(Exception):  # the scheduler's own setting wins
-                allowed = int(client.run_on_scheduler(_scheduler_allowed_failures))
+                key = "distributed.scheduler.allowed-failures"
+                allowed = int(client.run_on_scheduler(dask.config.get, key))
             columns = list(zip(*calls, strict=True)) if calls else []
             futures = client.map(fn, *columns, key=keys, pure=False) if calls else []
             index = {f.key: i for i, f in enumerate(futures)}
@@ -184,10 +185,6 @@ class DaskExecutor:
                 except Exception as exc:
                     yield i, exc
                 fut.release()
-
-
-def _scheduler_allowed_failures(dask_scheduler: Any = None) -> int:
-    return int(dask_scheduler.allowed_failures)
 
 
 # --------------------------------------------------------------------------------------------
