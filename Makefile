@@ -46,9 +46,9 @@ lint: $(STAMP)  ## ruff and mypy on the library and tests
 bench: $(STAMP)  ## benchmark every convlib path against torch; writes CSV and plots
 	$(PY) -m convlib.bench
 
-grade: $(STAMP)  ## autograde a class folder: make grade CLASS=path/to/submitted [device=cuda] [OUT=dir] [JOBS=n] [SCHEDULER=tcp://host:8786]
+grade: $(STAMP)  ## autograde a class folder: make grade CLASS=path/to/submitted [device=cuda] [OUT=dir] [JOBS=n] [SCHEDULER=tcp://host:8786] [ROSTER=csv]
 	@test -n "$(CLASS)" || { echo "usage: make grade CLASS=path/to/submitted [device=cuda] [OUT=dir] [JOBS=n] [SCHEDULER=address or scheduler file]"; exit 2; }
-	$(PY) -m tools.grading "$(CLASS)" --device $(or $(device),cpu) $(if $(OUT),--out "$(OUT)") $(if $(JOBS),--jobs $(JOBS)) $(if $(SCHEDULER),--scheduler "$(SCHEDULER)")
+	$(PY) -m tools.grading "$(CLASS)" --device $(or $(device),cpu) $(if $(OUT),--out "$(OUT)") $(if $(JOBS),--jobs $(JOBS)) $(if $(SCHEDULER),--scheduler "$(SCHEDULER)") $(if $(ROSTER),--roster "$(ROSTER)")
 
 exercises: $(STAMP)  ## regenerate solutions/ and exercises/ from scripts/exercise_sources
 	$(PY) scripts/make_exercises.py

@@ -20,6 +20,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, help="output folder (default: CLASS/../graded)")
     p.add_argument("--course-root", type=Path, default=REPO, help="course with solutions/")
     p.add_argument("--assignments", default="", help="comma-separated (default: all handed in)")
+    p.add_argument(
+        "--roster",
+        type=Path,
+        help="CSV with an `id` column (nbgrader's roster): every student in it is graded, 0 and "
+        "`missing` for one without a folder, and only they (default: the folders of CLASS)",
+    )
     p.add_argument("--device", default="cpu", help="cpu or cuda (sets CONVLIB_DEVICE)")
     p.add_argument("--jobs", type=int, default=0, help="parallel submissions (default: cores)")
     p.add_argument("--cell-timeout", type=int, default=30, help="seconds per cell")
@@ -35,11 +41,20 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     if not a.class_dir.is_dir():
         p.error(f"class folder {a.class_dir} does not exist")
+    students: list[str] = []
+    if a.roster:
+        import csv
+
+        with open(a.roster, encoding="utf-8", newline="") as f:
+            students = [row["id"].strip() for row in csv.DictReader(f) if row.get("id", "").strip()]
+        if not students:
+            p.error(f"roster {a.roster} has no `id` column or no students")
     settings = Settings(
         class_dir=a.class_dir,
         out_dir=a.out or a.class_dir.resolve().parent / "graded",
         course_root=a.course_root,
         assignments=[x for x in a.assignments.split(",") if x],
+        students=students,
         device=a.device,
         jobs=a.jobs,
         cell_timeout=a.cell_timeout,
