@@ -6,7 +6,8 @@ hypothesis-drawn shapes and arguments, and against the general convlib op it tea
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 import pytest
 import torch
@@ -32,6 +33,11 @@ from convlib.teaching.ch11_pooling import (
 
 F64 = torch.float64
 TIGHT: dict[str, Any] = {"rtol": 1e-10, "atol": 1e-10}
+Tensor = torch.Tensor
+Pair = tuple[int, int]
+# (C_in, C_out, kernel, stride, padding, dilation, groups), and the last four as passed on
+ConvCase = tuple[int, int, Pair, Pair, Pair, Pair, int]
+ConvArgs = tuple[Pair, Pair, Pair, int]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -39,7 +45,7 @@ TIGHT: dict[str, Any] = {"rtol": 1e-10, "atol": 1e-10}
 # ---------------------------------------------------------------------------------------------
 
 # (C_in, C_out, kernel, stride, padding, dilation, groups)
-CONV_CASES = [
+CONV_CASES: list[ConvCase] = [
     (1, 1, (2, 2), (1, 1), (0, 0), (1, 1), 1),
     (3, 4, (3, 3), (2, 2), (1, 1), (1, 1), 1),
     (4, 6, (2, 3), (3, 2), (1, 0), (1, 2), 2),
@@ -48,12 +54,24 @@ CONV_CASES = [
 ]
 
 
-def _torch_grads(X, K, b, dY, stride, padding, dilation, groups, create_graph=False):
+def _torch_grads(
+    X: Tensor,
+    K: Tensor,
+    b: Tensor,
+    dY: Tensor,
+    stride: Pair,
+    padding: Pair,
+    dilation: Pair,
+    groups: int,
+    create_graph: bool = False,
+) -> tuple[Tensor, ...]:
     Y = F.conv2d(X, K, b, stride, padding, dilation, groups)
     return torch.autograd.grad(Y, (X, K, b), dY, create_graph=create_graph)
 
 
-def _conv_case(case, device="cpu", H=7, W=8, seed=0):
+def _conv_case(
+    case: ConvCase, device: str = "cpu", H: int = 7, W: int = 8, seed: int = 0
+) -> tuple[Tensor, Tensor, Tensor, Tensor, ConvArgs]:
     C_in, C_out, ks, stride, padding, dilation, groups = case
     g = torch.Generator().manual_seed(seed)
     X = torch.randn(2, C_in, H, W, dtype=F64, generator=g).to(device).requires_grad_()
@@ -77,7 +95,7 @@ def test_backward_hand_case() -> None:
 
 
 @pytest.mark.parametrize("case", CONV_CASES)
-def test_backward_matches_autograd(case, device: str) -> None:
+def test_backward_matches_autograd(case: ConvCase, device: str) -> None:
     X, K, b, dY, args = _conv_case(case, device)
     expected = _torch_grads(X, K, b, dY, *args)
     d = dY.detach()
@@ -87,19 +105,21 @@ def test_backward_matches_autograd(case, device: str) -> None:
     ):
         for got, want in zip(ours, expected, strict=True):
             torch.testing.assert_close(got, want, **TIGHT)
-    dK = conv2d_weight_grad(X.detach(), d, K.shape[2:], *args)
+    kernel_size = cast(Pair, K.shape[2:])  # a torch.Size of two entries: (kh, kw)
+    dK = conv2d_weight_grad(X.detach(), d, kernel_size, *args)
     torch.testing.assert_close(dK, expected[1], **TIGHT)
 
 
 @pytest.mark.parametrize("case", CONV_CASES[1:4])
-def test_backward_gradients_match_double_backward(case) -> None:
+def test_backward_gradients_match_double_backward(case: ConvCase) -> None:
     """Our gradients are differentiable; their float64 gradients equal torch's double backward."""
     X, K, b, dY, args = _conv_case(case)
     g = torch.Generator().manual_seed(1)
     R = [torch.randn(t.shape, dtype=F64, generator=g) for t in (X, K, b)]
 
-    def second(grads):
-        total = sum((t * r).sum() for t, r in zip(grads, R, strict=True))
+    def second(grads: Sequence[Tensor]) -> list[Tensor]:
+        # sum() of tensors is a tensor (typeshed adds the int start 0 to the type)
+        total = cast(Tensor, sum((t * r).sum() for t, r in zip(grads, R, strict=True)))
         out = torch.autograd.grad(total, (X, K, dY), allow_unused=True)
         pairs = zip(out, (X, K, dY), strict=True)
         return [torch.zeros_like(v) if o is None else o for o, v in pairs]
@@ -120,7 +140,15 @@ def test_backward_gradients_match_double_backward(case) -> None:
     dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)),
     size=st.tuples(st.integers(5, 8), st.integers(5, 8)),
 )
-def test_backward_hypothesis(groups, per_group, ks, stride, padding, dilation, size) -> None:
+def test_backward_hypothesis(
+    groups: int,
+    per_group: Pair,
+    ks: Pair,
+    stride: Pair,
+    padding: Pair,
+    dilation: Pair,
+    size: Pair,
+) -> None:
     case = (groups * per_group[0], groups * per_group[1], ks, stride, padding, dilation, groups)
     X, K, b, dY, args = _conv_case(case, H=size[0], W=size[1])
     expected = _torch_grads(X, K, b, dY, *args)
@@ -130,7 +158,7 @@ def test_backward_hypothesis(groups, per_group, ks, stride, padding, dilation, s
 
 
 @pytest.mark.parametrize("case", CONV_CASES)
-def test_backward_equals_convlib(case) -> None:
+def test_backward_equals_convlib(case: ConvCase) -> None:
     """Autograd through the general convlib.conv2d, and convlib.conv_transpose2d, give the same."""
     X, K, b, dY, (stride, padding, dilation, groups) = _conv_case(case)
     Y = convlib.conv2d(X, K, b, stride, padding, dilation, groups)
@@ -151,7 +179,8 @@ def test_backward_equals_convlib(case) -> None:
 # Chapter 10: im2col
 # ---------------------------------------------------------------------------------------------
 
-IM2COL_CASES = [  # (kh, kw, stride, padding, dilation)
+Im2colCase = tuple[int, int, Pair, Pair, Pair]
+IM2COL_CASES: list[Im2colCase] = [  # (kh, kw, stride, padding, dilation)
     (2, 2, (1, 1), (0, 0), (1, 1)),
     (3, 2, (2, 3), (1, 1), (2, 1)),
     (1, 3, (1, 2), (0, 2), (1, 2)),
@@ -173,7 +202,7 @@ def test_im2col_hand_case() -> None:
 
 
 @pytest.mark.parametrize("case", IM2COL_CASES)
-def test_im2col_matches_torch(case, device: str) -> None:
+def test_im2col_matches_torch(case: Im2colCase, device: str) -> None:
     kh, kw, stride, padding, dilation = case
     g = torch.Generator().manual_seed(0)
     X = torch.randn(2, 3, 7, 8, dtype=F64, generator=g).to(device).requires_grad_()
@@ -191,11 +220,12 @@ def test_im2col_matches_torch(case, device: str) -> None:
     expected_Y = F.conv2d(X, K, b, stride, padding, dilation)
     torch.testing.assert_close(Y, expected_Y, **TIGHT)
     # float64 gradients, through the same random cotangents
-    for ours, theirs, inputs in [
+    checks: list[tuple[Tensor, Tensor, Tensor | tuple[Tensor, ...]]] = [
         (cols, expected_cols, X),
         (back, expected_back, Z),
         (Y, expected_Y, (X, K, b)),
-    ]:
+    ]
+    for ours, theirs, inputs in checks:
         R = torch.randn(ours.shape, dtype=F64, generator=g).to(device)
         got = torch.autograd.grad((ours * R).sum(), inputs)
         want = torch.autograd.grad((theirs * R).sum(), inputs)
@@ -212,7 +242,9 @@ def test_im2col_matches_torch(case, device: str) -> None:
     size=st.tuples(st.integers(5, 8), st.integers(5, 8)),
     channels=st.integers(1, 3),
 )
-def test_im2col_hypothesis(ks, stride, padding, dilation, size, channels) -> None:
+def test_im2col_hypothesis(
+    ks: Pair, stride: Pair, padding: Pair, dilation: Pair, size: Pair, channels: int
+) -> None:
     X = torch.randn(2, channels, *size, dtype=F64)
     cols = im2col(X, *ks, stride, padding, dilation)
     args = dict(dilation=dilation, padding=padding, stride=stride)
@@ -225,11 +257,11 @@ def test_im2col_hypothesis(ks, stride, padding, dilation, size, channels) -> Non
 
 
 @pytest.mark.parametrize("case", IM2COL_CASES)
-def test_im2col_equals_convlib(case) -> None:
+def test_im2col_equals_convlib(case: Im2colCase) -> None:
     kh, kw, stride, padding, dilation = case
     X = torch.randn(2, 3, 7, 8, dtype=F64)
     K = torch.randn(4, 3, kh, kw, dtype=F64)
-    args = dict(stride=stride, padding=padding, dilation=dilation)
+    args: dict[str, Any] = dict(stride=stride, padding=padding, dilation=dilation)
     cols = im2col(X, kh, kw, stride, padding, dilation)
     torch.testing.assert_close(cols, convlib.unfold(X, (kh, kw), **args), **TIGHT)
     torch.testing.assert_close(cols, convlib.unfold_reference(X, (kh, kw), **args), **TIGHT)
@@ -243,7 +275,8 @@ def test_im2col_equals_convlib(case) -> None:
 # Chapter 11: pooling (teaching layer), and the library's pooling edges
 # ---------------------------------------------------------------------------------------------
 
-POOL_CASES = [  # (kernel_size, stride, padding)
+PoolCase = tuple[Pair, Pair | None, Pair]
+POOL_CASES: list[PoolCase] = [  # (kernel_size, stride, padding)
     ((2, 2), None, (0, 0)),
     ((3, 2), (2, 1), (1, 1)),
     ((3, 3), (1, 2), (1, 0)),
@@ -276,14 +309,14 @@ def test_pooling_hand_case() -> None:
     assert adaptive_avg_pool2d(X, (2, 2))[0, 0].tolist() == [[2.0, 3.0], [5.0, 6.0]]
 
 
-def _grads(outputs, inputs, seed=1):
+def _grads(outputs: Tensor, inputs: Tensor, seed: int = 1) -> Tensor:
     g = torch.Generator().manual_seed(seed)
     R = torch.randn(outputs.shape, dtype=F64, generator=g).to(outputs.device)
     return torch.autograd.grad((outputs * R).sum(), inputs)[0]
 
 
 @pytest.mark.parametrize("case", POOL_CASES)
-def test_pooling_matches_torch(case, device: str) -> None:
+def test_pooling_matches_torch(case: PoolCase, device: str) -> None:
     kernel_size, stride, padding = case
     g = torch.Generator().manual_seed(0)
     X = torch.randn(2, 3, 7, 9, dtype=F64, generator=g).to(device).requires_grad_()
@@ -301,7 +334,7 @@ def test_pooling_matches_torch(case, device: str) -> None:
 
 
 @pytest.mark.parametrize("size", ADAPTIVE_SIZES)
-def test_adaptive_matches_torch(size, device: str) -> None:
+def test_adaptive_matches_torch(size: Pair, device: str) -> None:
     g = torch.Generator().manual_seed(0)
     X = torch.randn(2, 3, 7, 9, dtype=F64, generator=g).to(device).requires_grad_()
     for ours, theirs in [
@@ -321,8 +354,11 @@ def test_adaptive_matches_torch(size, device: str) -> None:
     size=st.tuples(st.integers(3, 8), st.integers(3, 8)),
     out=st.tuples(st.integers(1, 9), st.integers(1, 9)),
 )
-def test_pooling_hypothesis(kernel_size, stride, pad, size, out) -> None:
-    padding = tuple(k // 2 if p else 0 for k, p in zip(kernel_size, pad, strict=True))
+def test_pooling_hypothesis(
+    kernel_size: Pair, stride: Pair | None, pad: tuple[bool, bool], size: Pair, out: Pair
+) -> None:
+    (kh, kw), (pad_h, pad_w) = kernel_size, pad
+    padding = (kh // 2 if pad_h else 0, kw // 2 if pad_w else 0)
     X = torch.randn(1, 2, *size, dtype=F64)
     Y, indices = max_pool2d(X, kernel_size, stride, padding)
     Y_t, indices_t = F.max_pool2d(X, kernel_size, stride, padding, return_indices=True)
@@ -335,7 +371,7 @@ def test_pooling_hypothesis(kernel_size, stride, pad, size, out) -> None:
 
 
 @pytest.mark.parametrize("case", POOL_CASES)
-def test_pooling_equals_convlib(case) -> None:
+def test_pooling_equals_convlib(case: PoolCase) -> None:
     kernel_size, stride, padding = case
     X = torch.randn(2, 3, 7, 9, dtype=F64)
     Y, indices = max_pool2d(X, kernel_size, stride, padding)
@@ -386,8 +422,17 @@ EDGE_CALLS = [  # (name, input, args, kwargs)
 ]
 
 
-@pytest.mark.parametrize("name, X, args, kwargs", EDGE_CALLS, ids=lambda v: repr(v)[:40])
-def test_library_pooling_edges_match_torch(name, X, args, kwargs) -> None:
+def _edge_id(value: object) -> str:
+    """A test id the same in every xdist worker: a tensor by its shape, not its random values."""
+    if isinstance(value, torch.Tensor):
+        return "x".join(map(str, value.shape)) or "scalar"
+    return repr(value)[:40]
+
+
+@pytest.mark.parametrize("name, X, args, kwargs", EDGE_CALLS, ids=_edge_id)
+def test_library_pooling_edges_match_torch(
+    name: str, X: Tensor, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
     ours = getattr(convlib, name)(X, *args, **kwargs)
     theirs = getattr(F, name)(X, *args, **kwargs)
     if isinstance(theirs, tuple):
@@ -416,13 +461,14 @@ def test_library_adaptive_max_ties_nan_and_gradients() -> None:
     [
         (lambda: convlib.adaptive_avg_pool2d(X2, (3,)), ValueError),
         (lambda: convlib.adaptive_avg_pool2d(X2, -1), ValueError),
-        (lambda: convlib.adaptive_avg_pool2d(X2, 2.0), TypeError),
-        (lambda: convlib.adaptive_avg_pool1d(X1, None), TypeError),
+        # cast(Any, ...): a deliberately wrong type, which the call must reject
+        (lambda: convlib.adaptive_avg_pool2d(X2, cast(Any, 2.0)), TypeError),
+        (lambda: convlib.adaptive_avg_pool1d(X1, cast(Any, None)), TypeError),
         (lambda: convlib.adaptive_max_pool2d(X2.long(), 2), TypeError),
         (lambda: convlib.adaptive_max_pool2d(X2[0, 0], 2), ValueError),
         (lambda: convlib.avg_pool2d(X2, ()), ValueError),  # an empty kernel is not a default
     ],
 )
-def test_library_adaptive_bad_calls(call, error) -> None:
+def test_library_adaptive_bad_calls(call: Callable[[], object], error: type[Exception]) -> None:
     with pytest.raises(error):
         call()
