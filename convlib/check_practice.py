@@ -46,6 +46,24 @@ __all__ = [
     "check_learn_kernel_by_hand",
     "check_pad2d_mode",
     "check_conv2d_same",
+    "check_corr2d_multi_in",
+    "check_conv2d_channels_last",
+    "check_fit_conv1x1",
+    "check_conv2d_groups_vectorised",
+    "check_fuse_depthwise_separable",
+    "check_dilate_kernel",
+    "check_conv2d_dilated_taps",
+    "output_padding_reference",
+    "check_output_padding",
+    "conv_matrix_channels_reference",
+    "check_conv_matrix_channels",
+    "check_conv_transpose2d_taps",
+    "unfold_nd_reference",
+    "check_im2col_nd",
+    "check_conv2d_gemm_groups",
+    "check_col2im",
+    "check_max_pool2d_taps",
+    "check_avg_pool2d_taps",
     "check_conv2d_grad_input",
     "check_conv2d_grad_weight_per_sample",
     "check_conv2d_grad_bias",
@@ -427,10 +445,19 @@ def _symmetric_pad(X: torch.Tensor, p: int) -> torch.Tensor:
     return X[..., rows.to(X.device), :][..., cols.to(X.device)]
 
 
+def _wrong_side_circular(X: torch.Tensor, p: int) -> torch.Tensor:
+    """Circular padding wrapped from the wrong side: X's first rows above, its last rows below."""
+    H, W = X.shape[-2:]
+    rows = torch.tensor([*range(p), *range(H), *range(H - p, H)], device=X.device)
+    cols = torch.tensor([*range(p), *range(W), *range(W - p, W)], device=X.device)
+    return X[..., rows, :][..., cols]
+
+
 def check_pad2d_mode(
     fn: Callable[..., Any], X: torch.Tensor, padding: int, mode: str, *, fname: str = "pad2d"
 ) -> None:
-    """``fn(X, padding, mode=mode)`` equals ``F.pad`` with mode constant, reflect or replicate."""
+    """``fn(X, padding, mode=mode)`` equals ``F.pad`` with mode constant, reflect, replicate or
+    circular (X: (..., H, W), any number of leading dimensions)."""
     H, W = X.shape[-2:]
     flat = X.reshape(-1, 1, H, W)
     pads = (padding,) * 4
@@ -455,11 +482,28 @@ def check_pad2d_mode(
         ),
         (f"your padding is zeros ('constant'), not {mode!r}", lambda: pad("constant")),
         (
-            "you mirrored including the edge pixel (numpy's 'symmetric'): 'reflect' mirrors "
-            "around the edge pixel without repeating it: x2 x1 | x0 x1 x2",
-            lambda: _symmetric_pad(X, padding),
+            f"your padding is 'circular' (wrapped around), not {mode!r}",
+            lambda: pad("circular"),
         ),
     ]
+    variants = [v for v in variants if mode not in v[0].split("not ")[0]]
+    if mode == "reflect":
+        variants.append(
+            (
+                "you mirrored including the edge pixel (numpy's 'symmetric'): 'reflect' mirrors "
+                "around the edge pixel without repeating it: x2 x1 | x0 x1 x2",
+                lambda: _symmetric_pad(X, padding),
+            )
+        )
+    if mode == "circular":
+        variants.append(
+            (
+                "you wrapped from the wrong side: circular padding continues the image "
+                "periodically, so the rows above X are its LAST rows (X[..., -p:, :]) and the "
+                "rows below are its first ones",
+                lambda: _wrong_side_circular(X, padding),
+            )
+        )
     check.check_function(
         fn,
         (X, padding),
@@ -468,8 +512,21 @@ def check_pad2d_mode(
         fname=fname,
         forbidden=PAD_OPS,
         shape_hint="pad both sides of the last two dimensions: (..., H + 2*padding, W + 2*padding)",
-        variants=[v for v in variants if mode not in v[0].split("not ")[0]],
+        variants=variants,
     )
+
+
+def _torch_pads(K: torch.Tensor, padding: Any, dilation: int = 1) -> tuple[int, int, int, int]:
+    """(left, right, top, bottom) for an int, a pair, "valid" or "same" (torch's rule: the odd
+    extra row or column of an even kernel goes at the bottom / right)."""
+    kh, kw = K.shape[-2:]
+    if padding == "valid":
+        return (0, 0, 0, 0)
+    if padding == "same":
+        th, tw = dilation * (kh - 1), dilation * (kw - 1)
+        return (tw // 2, tw - tw // 2, th // 2, th - th // 2)
+    ph, pw = _pair(padding)
+    return (pw, pw, ph, ph)
 
 
 def check_conv2d_same(
@@ -478,34 +535,998 @@ def check_conv2d_same(
     K: torch.Tensor,
     padding: Any,
     stride: Any = 1,
+    padding_mode: str | None = None,
     *,
     fname: str = "conv2d",
 ) -> None:
-    """``fn(X, K, stride=, padding=)`` with padding an int, a pair, "valid" or "same" (torch's)."""
-    if not isinstance(padding, str):
-        check.check_conv2d(fn, X, K, stride=stride, padding=padding, fname=fname)
-        return
-    expected = F.conv2d(X, K, stride=stride, padding=padding)
+    """``fn(X, K, stride=, padding=[, padding_mode=])`` with padding an int, a pair, "valid" or
+    "same", and padding_mode "zeros", "reflect", "replicate" or "circular" (``nn.Conv2d``'s)."""
+    mode = padding_mode or "zeros"
+    pads = _torch_pads(K, padding)
+
+    def conv(pads: tuple[int, int, int, int], m: str = mode) -> torch.Tensor:
+        padded = F.pad(X, pads) if m == "zeros" else F.pad(X, pads, mode=m)
+        return F.conv2d(padded, K, stride=stride)
+
+    kwargs: dict[str, Any] = {"stride": stride, "padding": padding}
+    if padding_mode is not None:
+        kwargs["padding_mode"] = padding_mode
     kh, kw = K.shape[-2:]
-    left_heavy = (kw - 1 - (kw - 1) // 2, (kw - 1) // 2, kh - 1 - (kh - 1) // 2, (kh - 1) // 2)
-    check.check_function(
-        fn,
-        (X, K),
-        {"stride": stride, "padding": padding},
-        expected,
-        fname=fname,
-        shape_hint="padding='same' keeps (H, W); 'valid' means no padding",
-        variants=[
+    variants: list[tuple[str, Callable[[], torch.Tensor]]] = []
+    if mode != "zeros":
+        variants.append(
+            (
+                f"padding_mode={mode!r} is ignored: your output is torch's with zero padding",
+                lambda: conv(pads, "zeros"),
+            )
+        )
+        if mode == "reflect" and any(pads):
+            variants.append(
+                (
+                    "you mirrored including the edge pixel (numpy's 'symmetric'): 'reflect' "
+                    "mirrors around the edge pixel without repeating it",
+                    lambda: F.conv2d(_symmetric_pad(X, max(pads)), K, stride=stride),
+                )
+            )
+    if padding == "same" and (kh % 2 == 0 or kw % 2 == 0):
+        left_heavy = (pads[1], pads[0], pads[3], pads[2])
+        variants.append(
             (
                 "for an even kernel, torch puts the extra padding row at the bottom and the extra "
                 "column on the right (left = total // 2, right = total - left)",
-                lambda: F.conv2d(F.pad(X, left_heavy), K),
-            ),
+                lambda: conv(left_heavy),
+            )
+        )
+    if any(pads):
+        variants.append(
             (
-                "padding='same' is ignored (your output is torch's with padding=0)",
-                lambda: F.conv2d(X, K),
+                f"padding={padding!r} is ignored (your output is torch's with padding=0)",
+                lambda: conv((0, 0, 0, 0)),
+            )
+        )
+    check.check_function(
+        fn,
+        (X, K),
+        kwargs,
+        conv(pads),
+        fname=fname,
+        shape_hint="padding='same' keeps (H, W) (stride 1); 'valid' means no padding; "
+        + "otherwise "
+        + _shape_hint_conv(),
+        variants=variants,
+    )
+
+
+def _shape_hint_conv() -> str:
+    return "out = floor((in + 2*padding - kernel_size) / stride) + 1"
+
+
+# --------------------------------------------------------------------------------------------
+# chapter 4: channels without Python loops over them, channels-last
+
+
+def check_corr2d_multi_in(
+    fn: Callable[..., Any], X: torch.Tensor, K: torch.Tensor, *, fname: str = "corr2d_multi_in"
+) -> None:
+    """``fn(X, K)``, X: (C_in, H, W), K: (C_in, kh, kw) -> (H', W'), the channels summed with no
+    Python loop over them."""
+
+    def reference(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(X[None], K[None])[0, 0]
+
+    check.check_function(
+        fn,
+        (X, K),
+        {},
+        reference(X, K),
+        fname=fname,
+        shape_hint="the channels are summed: the output is (H - kh + 1, W - kw + 1)",
+        variants=[
+            (
+                "you used only the first channel: sum over all of them",
+                lambda: reference(X[:1], K[:1]),
             ),
+            ("you averaged the channels: sum them instead", lambda: reference(X, K) / K.shape[0]),
+            (_FLIPPED_TEXT, lambda: reference(X, K.flip(-1, -2))),
         ],
+    )
+    C, H, W = X.shape
+    many = C + 16
+    Xm = check.randn(many, H, W, seed=many, device=X.device).to(X.dtype)
+    Km = check.randn(many, *K.shape[1:], seed=many + 1, device=X.device).to(X.dtype)
+    check_no_output_loop(
+        fn,
+        (X, K),
+        (Xm, Km),
+        fname=fname,
+        what="input channels",
+        instead="multiply a whole (C_in, kh, kw) window by K and sum it in one operation "
+        "(or loop over the kernel taps, each a (C_in, H', W') slice times K[:, a, b])",
+    )
+
+
+_FLIPPED_TEXT = (
+    "your output equals torch's with the kernel flipped: this is convolution, not "
+    "cross-correlation (slide K as it is, without flipping)"
+)
+
+
+def _channels_last_ref(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+    """NHWC input, HWIO kernel (TensorFlow's layouts) -> NHWC output."""
+    return F.conv2d(X.permute(0, 3, 1, 2), K.permute(3, 2, 0, 1)).permute(0, 2, 3, 1)
+
+
+def check_conv2d_channels_last(
+    fn: Callable[..., Any],
+    X: torch.Tensor,
+    K: torch.Tensor,
+    *,
+    fname: str = "corr2d_multi_in_out",
+) -> None:
+    """``fn(X, K)``, X: (N, H, W, C_in), K: (kh, kw, C_in, C_out) -> (N, H', W', C_out), with no
+    Python loop over channels."""
+    kh, kw, C_in, C_out = K.shape
+    variants: list[tuple[str, Callable[[], torch.Tensor]]] = [
+        (_FLIPPED_TEXT, lambda: _channels_last_ref(X, K.flip(0, 1))),
+        (
+            "your output is channels-first (N, C_out, H', W'): keep the channels last",
+            lambda: _channels_last_ref(X, K).permute(0, 3, 1, 2),
+        ),
+    ]
+    if kh == kw:
+        variants.append(
+            (
+                "the kernel's spatial axes are swapped: K[a, b] is kernel row a, column b",
+                lambda: _channels_last_ref(X, K.transpose(0, 1)),
+            )
+        )
+    if C_in == C_out:
+        variants.append(
+            (
+                "you read the kernel as (kh, kw, C_out, C_in): it is (kh, kw, C_in, C_out), so "
+                "a tap is X_slice @ K[a, b] with the input channels first",
+                lambda: _channels_last_ref(X, K.transpose(2, 3)),
+            )
+        )
+    check.check_function(
+        fn,
+        (X, K),
+        {},
+        _channels_last_ref(X, K),
+        fname=fname,
+        shape_hint="channels last: (N, H - kh + 1, W - kw + 1, C_out)",
+        variants=variants,
+    )
+    N, H, W, _ = X.shape
+    Xm = check.randn(N, H, W, C_in + 12, seed=C_in + 3, device=X.device).to(X.dtype)
+    Km = check.randn(kh, kw, C_in + 12, C_out + 12, seed=C_out + 4, device=X.device).to(X.dtype)
+    check_no_output_loop(
+        fn,
+        (X, K),
+        (Xm, Km),
+        fname=fname,
+        what="channels",
+        instead="with the channels last, one tap is a matrix product on the last axis: "
+        "X[:, a : a + H', b : b + W', :] @ K[a, b]",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# chapter 5: fitting a 1x1 convolution by least squares
+
+
+def _pixels(T: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) -> (N*H*W, C): one row per pixel."""
+    return T.permute(0, 2, 3, 1).reshape(-1, T.shape[1])
+
+
+def _lstsq_1x1(A: torch.Tensor, B: torch.Tensor, bias: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    if bias:
+        A = torch.cat([A, A.new_ones(A.shape[0], 1)], dim=1)
+    Wt = torch.linalg.pinv(A) @ B  # (C_in [+ 1], C_out)
+    C_out = B.shape[1]
+    C_in = A.shape[1] - int(bias)
+    K = Wt[:C_in].T.reshape(C_out, C_in, 1, 1).contiguous()
+    b = Wt[C_in] if bias else B.new_zeros(C_out)
+    return K, b
+
+
+def check_fit_conv1x1(
+    fn: Callable[..., Any], X: torch.Tensor, Y: torch.Tensor, *, fname: str = "fit_conv1x1"
+) -> None:
+    """``fn(X, Y)`` -> (K, b): the least-squares 1x1 weight (C_out, C_in, 1, 1) and bias (C_out,)
+    mapping X: (N, C_in, H, W) to Y: (N, C_out, H, W), every pixel one equation."""
+    K, b = _lstsq_1x1(_pixels(X), _pixels(Y), True)
+    C_in, C_out = X.shape[1], Y.shape[1]
+
+    def mixed() -> tuple[torch.Tensor, torch.Tensor]:
+        return _lstsq_1x1(X.reshape(-1, C_in), Y.reshape(-1, C_out), True)
+
+    def no_bias() -> tuple[torch.Tensor, torch.Tensor]:
+        return _lstsq_1x1(_pixels(X), _pixels(Y), False)
+
+    reshape_text = (
+        "you reshaped (N, C, H, W) straight to (N*H*W, C), which mixes channels and pixels: "
+        "move the channel axis last first (X.permute(0, 2, 3, 1)), then reshape"
+    )
+    bias_text = "the bias is not fitted: append a column of ones to the pixel matrix"
+    k_variants: list[tuple[str, Callable[[], torch.Tensor]]] = [
+        (reshape_text, lambda: mixed()[0]),
+        (bias_text, lambda: no_bias()[0]),
+    ]
+    if C_in == C_out:
+        k_variants.append(
+            (
+                "your weight is transposed: K[o, c] maps input channel c to output channel o",
+                lambda: K.transpose(0, 1),
+            )
+        )
+    check.check_function(
+        _pick(fn, 0),
+        (X, Y),
+        {},
+        K,
+        fname=f"{fname}(...)[0]",
+        shape_hint="the weight is (C_out, C_in, 1, 1), as F.conv2d takes it",
+        variants=k_variants,
+        atol=1e-8,
+        rtol=1e-6,
+    )
+    check.check_function(
+        _pick(fn, 1),
+        (X, Y),
+        {},
+        b,
+        fname=f"{fname}(...)[1]",
+        shape_hint="the bias is (C_out,)",
+        variants=[(reshape_text, lambda: mixed()[1]), (bias_text, lambda: no_bias()[1])],
+        atol=1e-8,
+        rtol=1e-6,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# chapter 6: groups without a loop over them, fusing a depthwise separable convolution
+
+
+def check_conv2d_groups_vectorised(
+    fn: Callable[..., Any],
+    X: torch.Tensor,
+    K: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: int = 1,
+    padding: int = 0,
+    dilation: int = 1,
+    groups: int = 1,
+    *,
+    fname: str = "conv2d",
+) -> None:
+    """``fn(X, K, bias, stride, padding, dilation, groups)`` equals ``F.conv2d`` and has no
+    Python loop over groups or channels (the groups are an axis of one contraction)."""
+    settings: dict[str, Any] = {
+        "stride": stride,
+        "padding": padding,
+        "dilation": dilation,
+        "groups": groups,
+    }
+    expected = F.conv2d(X, K, bias, **settings)
+    N, C_in, H, W = X.shape
+    C_out = K.shape[0]
+    cpg, opg = C_in // groups, C_out // groups
+    variants: list[tuple[str, Callable[[], torch.Tensor]]] = []
+    if groups > 1:
+        variants.append(
+            (
+                "groups mix all channels: output channel o must only read the input channels "
+                f"of its group, X[:, g*{cpg}:(g+1)*{cpg}] with g = o // {opg}",
+                lambda: F.conv2d(X, K.repeat(1, groups, 1, 1), bias, stride, padding, dilation),
+            )
+        )
+        if opg > 1:
+            variants.append(
+                (
+                    "output channels in the wrong order: channel o = g*(out_channels // groups) "
+                    "+ j belongs to group g, so reshape the channel axis as (groups, "
+                    "out_channels // groups), not the other way round",
+                    lambda: (
+                        expected.reshape(N, groups, opg, *expected.shape[2:])
+                        .transpose(1, 2)
+                        .reshape(expected.shape)
+                    ),
+                )
+            )
+        if cpg > 1:
+            interleaved = X.reshape(N, cpg, groups, H, W).transpose(1, 2).reshape(X.shape)
+            variants.append(
+                (
+                    "input channels grouped in the wrong order: group g is the consecutive "
+                    f"channels g*{cpg} ... (g+1)*{cpg} - 1, i.e. X.reshape(N, groups, "
+                    "in_channels // groups, H, W), not every groups-th channel",
+                    lambda: F.conv2d(interleaved, K, bias, **settings),
+                )
+            )
+    if bias is not None:
+        variants.append(
+            ("bias not added", lambda: F.conv2d(X, K, None, **settings)),
+        )
+    check.check_function(
+        fn,
+        (X, K, bias, stride, padding, dilation, groups),
+        {},
+        expected,
+        fname=fname,
+        shape_hint=_shape_hint_conv() + " (with dilation*(kernel_size - 1) + 1 as the kernel)",
+        variants=variants,
+    )
+    k = K.shape[-1]
+    small = (
+        check.randn(1, 2, 6, 6, seed=1, device=X.device).to(X.dtype),
+        check.randn(2, 1, k, k, seed=2, device=X.device).to(X.dtype),
+        None,
+        1,
+        0,
+        1,
+        2,
+    )
+    large = (
+        check.randn(1, 24, 6, 6, seed=3, device=X.device).to(X.dtype),
+        check.randn(24, 1, k, k, seed=4, device=X.device).to(X.dtype),
+        None,
+        1,
+        0,
+        1,
+        24,
+    )
+    check_no_output_loop(
+        fn,
+        small,
+        large,
+        fname=fname,
+        what="groups or channels",
+        instead="view X as (N, groups, in_channels // groups, H, W) and K as (groups, "
+        "out_channels // groups, in_channels // groups, kh, kw) and contract the channel axis "
+        "of all groups at once (torch.einsum)",
+    )
+
+
+def _fuse_reference(Kd: torch.Tensor, Kp: torch.Tensor, C_in: int, order: str) -> torch.Tensor:
+    m = Kd.shape[0] // C_in
+    kh, kw = Kd.shape[-2:]
+    C_out = Kp.shape[0]
+    if order == "cm":  # depthwise output q = c*m + j comes from input channel c
+        d = Kd.reshape(C_in, m, kh, kw)
+        p = Kp.reshape(C_out, C_in, m)
+    else:  # the mistake: q = j*C_in + c
+        d = Kd.reshape(m, C_in, kh, kw).transpose(0, 1)
+        p = Kp.reshape(C_out, m, C_in).transpose(1, 2)
+    return torch.einsum("cjhw,ocj->ochw", d, p)
+
+
+def check_fuse_depthwise_separable(
+    fn: Callable[..., Any],
+    K_depthwise: torch.Tensor,
+    K_pointwise: torch.Tensor,
+    in_channels: int,
+    *,
+    fname: str = "fuse_depthwise_separable",
+) -> None:
+    """``fn(K_depthwise, K_pointwise, in_channels)`` -> the (C_out, C_in, kh, kw) weight of the
+    one ordinary convolution equal to depthwise (multiplier m) then pointwise."""
+    expected = _fuse_reference(K_depthwise, K_pointwise, in_channels, "cm")
+    variants: list[tuple[str, Callable[[], torch.Tensor]]] = []
+    if K_depthwise.shape[0] > in_channels and in_channels > 1:
+        variants.append(
+            (
+                "depthwise output channels in the wrong order: with groups=in_channels, "
+                "depthwise channel q = c*m + j comes from input channel c (its m kernels are "
+                "consecutive), not q = j*in_channels + c",
+                lambda: _fuse_reference(K_depthwise, K_pointwise, in_channels, "mc"),
+            )
+        )
+    check.check_function(
+        fn,
+        (K_depthwise, K_pointwise, in_channels),
+        {},
+        expected,
+        fname=fname,
+        shape_hint="the fused weight is (C_out, in_channels, kh, kw): sum over the depth "
+        "multiplier's m kernels of each input channel",
+        variants=variants,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# chapter 7: N-d kernel dilation, dilated convolution over taps
+
+
+def _dilate_reference(K: torch.Tensor, dilation: Sequence[int]) -> torch.Tensor:
+    n = len(dilation)
+    sizes = [d * (k - 1) + 1 for k, d in zip(K.shape[-n:], dilation, strict=True)]
+    out = K.new_zeros((*K.shape[:-n], *sizes))
+    index: Any = (..., *[slice(None, None, d) for d in dilation])
+    out[index] = K
+    return out
+
+
+def check_dilate_kernel(
+    fn: Callable[..., Any],
+    K: torch.Tensor,
+    dilation: Sequence[int],
+    *,
+    fname: str = "dilate_kernel",
+) -> None:
+    """``fn(K, dilation)`` with ``dilation`` a tuple for the last len(dilation) axes of K."""
+    dilation = tuple(dilation)
+    variants: list[tuple[str, Callable[[], torch.Tensor]]] = []
+    if dilation != dilation[::-1]:
+        variants.append(
+            (
+                "the dilations are applied to the axes in reverse order: dilation[0] belongs to "
+                "the first of the last len(dilation) axes (K.shape[-len(dilation)])",
+                lambda: _dilate_reference(K, dilation[::-1]),
+            )
+        )
+    if len(dilation) != 2 and K.ndim >= 2:
+        variants.append(
+            (
+                "you dilated the last two axes only: dilate the last len(dilation) axes",
+                lambda: _dilate_reference(K, (dilation[-1],) * 2),
+            )
+        )
+    check.check_function(
+        fn,
+        (K, dilation),
+        {},
+        _dilate_reference(K, dilation),
+        fname=fname,
+        shape_hint="each dilated axis spans d*(k - 1) + 1 entries (not d*k): no trailing zeros",
+        variants=variants,
+    )
+
+
+def check_conv2d_dilated_taps(
+    fn: Callable[..., Any],
+    X: torch.Tensor,
+    K: torch.Tensor,
+    dilation: int = 1,
+    stride: int = 1,
+    padding: int = 0,
+    *,
+    fname: str = "conv2d_dilated",
+) -> None:
+    """``fn(X, K, dilation=, stride=, padding=)`` equals ``F.conv2d`` and loops over the kernel
+    taps only, not over output positions."""
+    settings: dict[str, Any] = {"dilation": dilation, "stride": stride, "padding": padding}
+
+    def conv(**changes: int) -> Callable[[], torch.Tensor]:
+        return lambda: F.conv2d(X, K, **{**settings, **changes})
+
+    variants: list[tuple[str, Callable[[], torch.Tensor]]] = [
+        (_FLIPPED_TEXT, lambda: F.conv2d(X, K.flip(-1, -2), **settings)),
+    ]
+    if dilation != stride:
+        variants.append(
+            (
+                "stride and dilation swapped: tap (a, b) starts at (a*dilation, b*dilation) and "
+                "steps by the stride from one output to the next",
+                conv(dilation=stride, stride=dilation),
+            )
+        )
+    for name, default in (("dilation", 1), ("stride", 1), ("padding", 0)):
+        if settings[name] != default:
+            variants.append((f"{name} is ignored", conv(**{name: default})))
+    check.check_function(
+        fn,
+        (X, K),
+        settings,
+        F.conv2d(X, K, **settings),
+        fname=fname,
+        shape_hint="out = floor((in + 2*padding - dilation*(kernel_size - 1) - 1) / stride) + 1",
+        variants=variants,
+    )
+    N, C, H, W = X.shape
+    big = check.randn(N, C, H + 14, W + 14, seed=H + W, device=X.device).to(X.dtype)
+    check_no_output_loop(
+        fn,
+        (X, K),
+        (big, K),
+        settings,
+        fname=fname,
+        instead="loop over the kh*kw taps: tap (a, b) reads the slice starting at "
+        "(a*dilation, b*dilation) with step stride, Xp[:, :, a*d : a*d + (H_out - 1)*s + 1 : s, "
+        "...], and contracts its channels with K[:, :, a, b]",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# chapter 8: output_padding, the channel matrix, transposed convolution over taps
+
+
+def output_padding_reference(
+    size: int, target: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1
+) -> int:
+    """The output_padding that makes ``F.conv_transpose1d`` return ``target``, or -1 if none."""
+    x = torch.zeros(1, 1, size)
+    k = torch.zeros(1, 1, kernel_size)
+    for a in range(max(stride, dilation)):
+        got = F.conv_transpose1d(
+            x, k, stride=stride, padding=padding, output_padding=a, dilation=dilation
+        )
+        if got.shape[-1] == target:
+            return a
+    return -1
+
+
+def check_output_padding(
+    fn: Callable[..., Any],
+    size: int,
+    target: int,
+    kernel_size: int,
+    stride: int = 1,
+    padding: int = 0,
+    dilation: int = 1,
+    *,
+    fname: str = "conv_transpose_output_padding",
+) -> None:
+    """``fn(size, target, kernel_size, stride=, padding=, dilation=)`` -> output_padding or -1."""
+    expected = output_padding_reference(size, target, kernel_size, stride, padding, dilation)
+    check.check_int(
+        fn,
+        (size, target, kernel_size),
+        {"stride": stride, "padding": padding, "dilation": dilation},
+        expected,
+        fname=fname,
+        hint="output_padding = target - ((size - 1)*stride - 2*padding + dilation*(kernel_size - "
+        "1) + 1); torch accepts it only if 0 <= output_padding < max(stride, dilation), "
+        "otherwise no output_padding works: return -1",
+    )
+
+
+def conv_matrix_channels_reference(
+    K: torch.Tensor,
+    input_size: tuple[int, int],
+    stride: int = 1,
+    padding: int = 0,
+    dilation: int = 1,
+) -> torch.Tensor:
+    """C with C @ X.flatten() == F.conv2d(X[None], K, ...).flatten() for X: (C_in, H, W)."""
+    H, W = input_size
+    C_in = K.shape[1]
+    n = C_in * H * W
+    basis = torch.eye(n, dtype=K.dtype, device=K.device).reshape(n, C_in, H, W)
+    columns = F.conv2d(basis, K, stride=stride, padding=padding, dilation=dilation)
+    return columns.reshape(n, -1).T.contiguous()
+
+
+def check_conv_matrix_channels(
+    fn: Callable[..., Any],
+    K: torch.Tensor,
+    input_size: tuple[int, int],
+    stride: int = 1,
+    padding: int = 0,
+    dilation: int = 1,
+    *,
+    fname: str = "conv_matrix",
+) -> None:
+    """``fn(K, input_size, stride=, padding=, dilation=)`` with K: (C_out, C_in, kh, kw) returns
+    the (C_out*H'*W', C_in*H*W) matrix of the convolution, with no loop over output positions."""
+    settings: dict[str, Any] = {"stride": stride, "padding": padding, "dilation": dilation}
+    expected = conv_matrix_channels_reference(K, input_size, **settings)
+    H, W = input_size
+    C_out, C_in = K.shape[:2]
+
+    def channels_last_columns() -> torch.Tensor:
+        return expected.reshape(-1, C_in, H * W).transpose(1, 2).reshape(expected.shape)
+
+    variants: list[tuple[str, Callable[[], torch.Tensor]]] = [
+        ("you returned C^T (the transpose of C)", lambda: expected.T),
+        (
+            _FLIPPED_TEXT,
+            lambda: conv_matrix_channels_reference(K.flip(-1, -2), input_size, **settings),
+        ),
+    ]
+    if C_in > 1:
+        variants.append(
+            (
+                "columns in (h, w, c) order: flatten X as (C_in, H, W), so column c*H*W + h*W + w "
+                "is input channel c at (h, w)",
+                channels_last_columns,
+            )
+        )
+    for name, default in (("stride", 1), ("padding", 0), ("dilation", 1)):
+        if settings[name] != default:
+            variants.append(
+                (
+                    f"{name} is ignored",
+                    functools.partial(
+                        conv_matrix_channels_reference, K, input_size, **{**settings, name: default}
+                    ),
+                )
+            )
+    check.check_function(
+        fn,
+        (K, input_size),
+        settings,
+        expected,
+        fname=fname,
+        shape_hint="C has one row per output value (C_out*H'*W', in (o, i, j) order) and one "
+        "column per input value (C_in*H*W, in (c, h, w) order)",
+        variants=variants,
+    )
+    check_no_output_loop(
+        fn,
+        (K, input_size),
+        (K, (H + 12, W + 12)),
+        settings,
+        fname=fname,
+        instead="loop over the kh*kw taps: for tap (a, b), index tensors of all output "
+        "positions (i, j) give the column of the input pixel (i*s + a*d - p, j*s + b*d - p) "
+        "each row reads; keep those inside the image and write K[:, :, a, b] there at once",
+    )
+
+
+def check_conv_transpose2d_taps(
+    fn: Callable[..., Any],
+    X: torch.Tensor,
+    K: torch.Tensor,
+    stride: int = 1,
+    padding: int = 0,
+    output_padding: int = 0,
+    dilation: int = 1,
+    *,
+    fname: str = "conv_transpose2d",
+) -> None:
+    """``fn`` equals ``F.conv_transpose2d`` and loops over the kernel taps, not input pixels."""
+    check.check_conv_transpose2d(
+        fn,
+        X,
+        K,
+        stride=stride,
+        padding=padding,
+        output_padding=output_padding,
+        dilation=dilation,
+        fname=fname,
+    )
+    N, C, H, W = X.shape
+    big = check.randn(N, C, H + 10, W + 10, seed=H * W, device=X.device).to(X.dtype)
+    settings: dict[str, Any] = {
+        "stride": stride,
+        "padding": padding,
+        "output_padding": output_padding,
+        "dilation": dilation,
+    }
+    check_no_output_loop(
+        fn,
+        (X, K),
+        (big, K),
+        settings,
+        fname=fname,
+        what="input positions",
+        instead="loop over the kh*kw taps: tap (a, b) adds X contracted with K[:, :, a, b] onto "
+        "the strided slice Y[:, :, a*d : a*d + (H - 1)*s + 1 : s, b*d : b*d + (W - 1)*s + 1 : s]",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# chapter 10: im2col in any dimension, grouped GEMM, col2im without a loop over positions
+
+
+def unfold_nd_reference(
+    X: torch.Tensor, kernel_size: Sequence[int], stride: int = 1, padding: int = 0
+) -> torch.Tensor:
+    """im2col for X: (N, C, *spatial) with a d-dimensional kernel: (N, C*prod(k), L), rows in
+    (c, kernel offsets row-major) order, columns the output positions row-major."""
+    N, C = X.shape[:2]
+    d = X.ndim - 2
+    taps = 1
+    for k in kernel_size:
+        taps *= k
+    conv = (F.conv1d, F.conv2d, F.conv3d)[d - 1]
+    eye = torch.eye(taps, dtype=X.dtype, device=X.device).reshape(taps, 1, *kernel_size)
+    out = conv(X.reshape(N * C, 1, *X.shape[2:]), eye, stride=stride, padding=padding)
+    return out.reshape(N, C * taps, -1)
+
+
+def check_im2col_nd(
+    fn: Callable[..., Any],
+    X: torch.Tensor,
+    kernel_size: int | Sequence[int],
+    padding: int = 0,
+    stride: int = 1,
+    *,
+    fname: str = "im2col",
+) -> None:
+    """``fn(X, kernel_size, padding=, stride=)`` for X: (N, C, *spatial), 1 to 3 spatial axes,
+    equal to F.unfold's layout generalised; no Python loop over output positions."""
+    d = X.ndim - 2
+    ks = (kernel_size,) * d if isinstance(kernel_size, int) else tuple(kernel_size)
+    expected = unfold_nd_reference(X, ks, stride, padding)
+    N, C = X.shape[:2]
+    taps = expected.shape[1] // C
+    variants: list[tuple[str, Callable[[], torch.Tensor]]] = []
+    if C > 1:
+        variants.append(
+            (
+                "rows in (kernel offset, c) order: list a window channel first, (c, offsets)",
+                lambda: expected.reshape(N, C, taps, -1).transpose(1, 2).reshape(expected.shape),
+            )
+        )
+    out_sizes = [(n + 2 * padding - k) // stride + 1 for n, k in zip(X.shape[2:], ks, strict=True)]
+    if d > 1:
+        variants.append(
+            (
+                "the output positions (columns) are not in row-major order: the last spatial "
+                "axis varies fastest (l = i*out_w + j in 2D)",
+                lambda: (
+                    expected.reshape(N, -1, *out_sizes)
+                    .permute(0, 1, *range(d + 1, 1, -1))
+                    .reshape(expected.shape)
+                ),
+            )
+        )
+    if padding:
+        variants.append(
+            (
+                "padding is ignored",
+                lambda: unfold_nd_reference(X, ks, stride, 0),
+            )
+        )
+    check.check_function(
+        fn,
+        (X, kernel_size),
+        {"padding": padding, "stride": stride},
+        expected,
+        fname=fname,
+        forbidden=check.UNFOLD_OPS | check.CONV_OPS,
+        shape_hint="(N, C*prod(kernel_size), L) with L the number of output positions, "
+        "out = (in + 2*padding - k) // stride + 1 along every axis",
+        variants=variants,
+    )
+    grown = [n + 8 for n in X.shape[2:]]
+    big = check.randn(N, C, *grown, seed=sum(grown), device=X.device).to(X.dtype)
+    check_no_output_loop(
+        fn,
+        (X, kernel_size),
+        (big, kernel_size),
+        {"padding": padding, "stride": stride},
+        fname=fname,
+        instead="loop over the kernel offsets (itertools.product over range(k) per axis): "
+        "offset (a, b, ...) fills the rows of that offset for every channel with one strided "
+        "slice of the padded input, flattened",
+    )
+
+
+def check_conv2d_gemm_groups(
+    fn: Callable[..., Any],
+    X: torch.Tensor,
+    K: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: int = 1,
+    padding: int = 0,
+    groups: int = 1,
+    *,
+    fname: str = "conv2d_gemm",
+) -> None:
+    """``fn(X, K, bias, stride, padding, groups)`` equals ``F.conv2d``, one batched matrix
+    product for all groups (no Python loop over them)."""
+    check.check_conv2d(
+        fn,
+        X,
+        K,
+        bias=bias,
+        stride=stride,
+        padding=padding,
+        groups=groups,
+        fname=fname,
+        forbidden=check.CONV_OPS | check.UNFOLD_OPS,
+    )
+    k = K.shape[-1]
+    dev, dt = X.device, X.dtype
+    small = (
+        check.randn(1, 2, 6, 6, seed=5, device=dev).to(dt),
+        check.randn(2, 1, k, k, seed=6, device=dev).to(dt),
+        None,
+        1,
+        0,
+        2,
+    )
+    large = (
+        check.randn(1, 24, 6, 6, seed=7, device=dev).to(dt),
+        check.randn(24, 1, k, k, seed=8, device=dev).to(dt),
+        None,
+        1,
+        0,
+        24,
+    )
+    check_no_output_loop(
+        fn,
+        small,
+        large,
+        fname=fname,
+        what="groups",
+        instead="one batched matrix product: columns viewed as (N, groups, C_in/groups*kh*kw, "
+        "L), weight as (groups, C_out/groups, C_in/groups*kh*kw), multiplied with @ or einsum",
+    )
+
+
+def _fold_overwrite(
+    cols: torch.Tensor, size: tuple[int, int], k: int, padding: int, stride: int
+) -> torch.Tensor:
+    """col2im that assigns instead of adding (tap by tap): the last tap wins on overlaps."""
+    N, CKK, L = cols.shape
+    C = CKK // (k * k)
+    H, W = size
+    Ho = (H + 2 * padding - k) // stride + 1
+    Wo = L // Ho
+    out = cols.new_zeros(N, C, H + 2 * padding, W + 2 * padding)
+    blocks = cols.reshape(N, C, k, k, Ho, Wo)
+    for a in range(k):
+        for b in range(k):
+            out[
+                :, :, a : a + (Ho - 1) * stride + 1 : stride, b : b + (Wo - 1) * stride + 1 : stride
+            ] = blocks[:, :, a, b]
+    return out[:, :, padding : padding + H, padding : padding + W]
+
+
+def check_col2im(
+    fn: Callable[..., Any],
+    cols: torch.Tensor,
+    output_size: tuple[int, int],
+    kernel_size: int,
+    padding: int = 0,
+    stride: int = 1,
+    *,
+    fname: str = "col2im",
+) -> None:
+    """``fn(cols, output_size, kernel_size, padding=, stride=)`` equals ``F.fold`` and has no
+    Python loop over the output positions (the columns)."""
+    settings: dict[str, Any] = {"padding": padding, "stride": stride}
+    expected = F.fold(cols, output_size, kernel_size, **settings)
+    ones = torch.ones_like(cols)
+    variants: list[tuple[str, Callable[[], torch.Tensor]]] = [
+        (
+            "overlapping windows must add up, not be averaged",
+            lambda: expected / F.fold(ones, output_size, kernel_size, **settings).clamp(min=1),
+        ),
+        (
+            "overlapping windows overwrite each other: where windows overlap their entries "
+            "ADD up (+= on the slice, or index_add_), not assignment",
+            lambda: _fold_overwrite(cols, output_size, kernel_size, padding, stride),
+        ),
+    ]
+    check.check_function(
+        fn,
+        (cols, output_size, kernel_size),
+        settings,
+        expected,
+        fname=fname,
+        forbidden=check.UNFOLD_OPS | check.CONV_OPS,
+        shape_hint="(N, C, H, W) with C = columns.shape[1] // kernel_size**2: crop the padding",
+        variants=variants,
+    )
+    N, CKK, _ = cols.shape
+    H, W = output_size
+    bigger = (H + 10, W + 10)
+    L = ((H + 10 + 2 * padding - kernel_size) // stride + 1) * (
+        (W + 10 + 2 * padding - kernel_size) // stride + 1
+    )
+    big = check.randn(N, CKK, L, seed=L, device=cols.device).to(cols.dtype)
+    check_no_output_loop(
+        fn,
+        (cols, output_size, kernel_size),
+        (big, bigger, kernel_size),
+        settings,
+        fname=fname,
+        what="columns (output positions)",
+        instead="loop over the kernel taps: the row block of tap (a, b), reshaped to "
+        "(N, C, out_h, out_w), is added onto the strided slice starting at (a, b)",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# chapter 11: pooling with dilation and ceil_mode, over taps
+
+
+def check_max_pool2d_taps(
+    fn: Callable[..., Any],
+    X: torch.Tensor,
+    kernel_size: int,
+    stride: int | None = None,
+    padding: int = 0,
+    dilation: int = 1,
+    ceil_mode: bool = False,
+    *,
+    fname: str = "max_pool2d",
+) -> None:
+    """``fn(X, kernel_size, stride=, padding=, dilation=, ceil_mode=)`` equals ``F.max_pool2d``,
+    a running maximum over the kernel taps (no loop over output positions)."""
+    settings: dict[str, Any] = {
+        "stride": stride,
+        "padding": padding,
+        "dilation": dilation,
+        "ceil_mode": ceil_mode,
+    }
+
+    def pool(**changes: Any) -> Callable[[], torch.Tensor]:
+        return lambda: F.max_pool2d(X, kernel_size, **{**settings, **changes})
+
+    variants: list[tuple[str, Callable[[], torch.Tensor]]] = []
+    if stride is None:
+        variants.append(
+            ("stride is ignored: when stride is None it defaults to kernel_size", pool(stride=1))
+        )
+    if padding:
+        pads = (padding,) * 4
+        variants.append(
+            (
+                "padded with zeros: max pooling pads with -inf, so padding never wins the max",
+                lambda: F.max_pool2d(F.pad(X, pads), kernel_size, **{**settings, "padding": 0}),
+            )
+        )
+    if dilation != 1:
+        variants.append(("dilation is ignored", pool(dilation=1)))
+    if ceil_mode:
+        variants.append(("ceil_mode is ignored", pool(ceil_mode=False)))
+    variants.append(
+        (
+            "your output is average pooling, not max pooling",
+            lambda: F.avg_pool2d(X, kernel_size, stride, padding, ceil_mode),
+        )
+    )
+    check.check_function(
+        fn,
+        (X, kernel_size),
+        settings,
+        F.max_pool2d(X, kernel_size, **settings),
+        fname=fname,
+        forbidden=check.POOL_OPS | _ALL_CONV,
+        shape_hint="out = floor((in + 2*padding - dilation*(k - 1) - 1) / stride) + 1 (ceil with "
+        "ceil_mode, dropping a last window that would start in the right padding)",
+        variants=variants,
+    )
+    N, C, H, W = X.shape
+    big = check.randn(N, C, H + 12, W + 12, seed=H + 7, device=X.device).to(X.dtype)
+    check_no_output_loop(
+        fn,
+        (X, kernel_size),
+        (big, kernel_size),
+        settings,
+        fname=fname,
+        instead="loop over the k*k taps and keep a running torch.maximum of the strided slices "
+        "Xp[:, :, a*d : a*d + (H_out - 1)*s + 1 : s, ...]",
+    )
+
+
+def check_avg_pool2d_taps(
+    fn: Callable[..., Any],
+    X: torch.Tensor,
+    kernel_size: int,
+    stride: int | None = None,
+    padding: int = 0,
+    count_include_pad: bool = True,
+    *,
+    fname: str = "avg_pool2d",
+) -> None:
+    """``fn`` equals ``F.avg_pool2d`` (both count_include_pad) with no loop over positions."""
+    check.check_avg_pool2d(
+        fn,
+        X,
+        kernel_size,
+        stride=stride,
+        padding=padding,
+        count_include_pad=count_include_pad,
+        fname=fname,
+    )
+    N, C, H, W = X.shape
+    big = check.randn(N, C, H + 12, W + 12, seed=H + 9, device=X.device).to(X.dtype)
+    check_no_output_loop(
+        fn,
+        (X, kernel_size),
+        (big, kernel_size),
+        {"stride": stride, "padding": padding, "count_include_pad": count_include_pad},
+        fname=fname,
+        instead="sum the k*k strided slices (one per tap), and divide by the same sum taken "
+        "over a mask of ones (the real pixels) when count_include_pad=False",
     )
 
 

@@ -12,6 +12,10 @@
 # - Return tensors on the input's device and dtype: `X.new_zeros(shape)` creates one.
 # - Before submitting, run **Kernel > Restart & Run All**, or in a terminal
 #   `nbgrader validate ex03_padding_stride.ipynb`.
+#
+# The chapter prints zero padding and a strided convolution with the same padding on every side.
+# Here you add the other padding modes of `torch.nn.Conv2d` and PyTorch's `padding="same"`, which
+# is asymmetric for even kernels.
 
 # %% parameters id=parameters
 device = "cpu"
@@ -20,6 +24,7 @@ device = "cpu"
 import torch
 
 import convlib.check as check
+import convlib.check_practice as practice
 
 # The environment variable CONVLIB_DEVICE (e.g. "cuda"), if set, wins over the parameter above.
 device = check.device(device)
@@ -53,60 +58,108 @@ for size, k, s, p, d in [(5, 5, 1, 0, 1), (9, 3, 3, 0, 1), (10, 4, 3, 1, 1), (11
 ### END HIDDEN TESTS
 
 # %% markdown id=md_pad2d
-# ## 2. Zero padding (2 points)
+# ## 2. Four ways to pad (3 points)
 #
-# Write `pad2d(X, padding)`: a copy of `X` (any number of leading dimensions, then `H, W`) with
-# `padding` rows of zeros added above and below, and `padding` columns left and right, so the last
-# two dimensions become `(H + 2*padding, W + 2*padding)`. Do not call `torch.nn.functional.pad`:
-# create the zeros and copy `X` into the middle with slicing.
+# The chapter pads with zeros. `torch.nn.Conv2d` offers three more `padding_mode`s, which invent
+# the border from the image itself instead. For a row `x0 x1 x2 x3` padded by 2:
+#
+# | mode | left border, row, right border |
+# |---|---|
+# | `"constant"` (zeros) | `0 0 \| x0 x1 x2 x3 \| 0 0` |
+# | `"reflect"` (mirror around the edge pixel) | `x2 x1 \| x0 x1 x2 x3 \| x2 x1` |
+# | `"replicate"` (repeat the edge pixel) | `x0 x0 \| x0 x1 x2 x3 \| x3 x3` |
+# | `"circular"` (wrap around, periodic) | `x2 x3 \| x0 x1 x2 x3 \| x0 x1` |
+#
+# Write `pad2d(X, padding, mode="constant")` for `X` with any number of leading dimensions, then
+# `H, W`: `padding` rows above and below, `padding` columns left and right, so the last two
+# dimensions become `(H + 2*padding, W + 2*padding)`. Pad the rows first, then the columns of the
+# result (the corners follow). Build it from slicing, `torch.cat` and `flip`; do not call
+# `torch.nn.functional.pad`. `padding` is smaller than `H` and `W`.
 
 # %% solution id=pad2d
-def pad2d(X: torch.Tensor, padding: int) -> torch.Tensor:
-    """X: (..., H, W) -> (..., H + 2*padding, W + 2*padding), zeros around X."""
+def pad2d(X: torch.Tensor, padding: int, mode: str = "constant") -> torch.Tensor:
+    """X: (..., H, W) -> (..., H + 2*padding, W + 2*padding); mode constant, reflect, replicate, circular."""
     ### BEGIN SOLUTION
-    H, W = X.shape[-2:]
-    out = X.new_zeros((*X.shape[:-2], H + 2 * padding, W + 2 * padding))
-    out[..., padding : padding + H, padding : padding + W] = X
-    return out
+    p = padding
+    if p == 0:
+        return X.clone()
+
+    def borders(X: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+        n = X.shape[dim]
+        if mode == "constant":
+            shape = list(X.shape)
+            shape[dim] = p
+            return X.new_zeros(shape), X.new_zeros(shape)
+        if mode == "reflect":
+            return X.narrow(dim, 1, p).flip(dim), X.narrow(dim, n - 1 - p, p).flip(dim)
+        if mode == "replicate":
+            first, last = X.narrow(dim, 0, 1), X.narrow(dim, n - 1, 1)
+            return torch.cat([first] * p, dim), torch.cat([last] * p, dim)
+        if mode == "circular":
+            return X.narrow(dim, n - p, p), X.narrow(dim, 0, p)
+        raise ValueError(f"unknown mode {mode!r}")
+
+    for dim in (-2, -1):
+        before, after = borders(X, dim)
+        X = torch.cat([before, X, after], dim)
+    return X
     ### END SOLUTION
 
-# %% test id=test_pad2d points=2
-F = check.torch_reference()
-NO_PAD = frozenset({"pad", "constant_pad_nd"})
-for shape, p in [((3, 4), 1), ((2, 3, 5, 4), 2), ((1, 2, 3), 0)]:
-    X = check.randn(*shape, seed=sum(shape) + p, device=device)
-    check.check_function(
-        pad2d, (X, p), {}, F.pad(X, (p, p, p, p)), fname="pad2d", forbidden=NO_PAD,
-        shape_hint="pad both sides of the last two dimensions: (..., H + 2*padding, W + 2*padding)",
-        variants=[("you padded one side only", lambda: F.pad(X, (0, 2 * p, 0, 2 * p)))],
-    )
+# %% test id=test_pad2d points=3
+X = torch.arange(4.0, dtype=torch.float64, device=device).reshape(1, 4)
+X = torch.cat([X, X + 10, X + 20], 0)  # rows 0 1 2 3, 10 11 12 13, 20 21 22 23
+for mode in ["constant", "reflect", "replicate", "circular"]:
+    practice.check_pad2d_mode(pad2d, X, 2, mode)  # the table above, on each row
+    practice.check_pad2d_mode(pad2d, check.randn(2, 3, 5, 4, seed=1, device=device), 2, mode)
 ### BEGIN HIDDEN TESTS
-F = check.torch_reference()
-for shape, p in [((6, 2), 3), ((2, 2, 2, 2), 1)]:
-    X = check.randn(*shape, seed=50 + p, device=device)
-    check.check_function(pad2d, (X, p), {}, F.pad(X, (p, p, p, p)), fname="pad2d", forbidden=NO_PAD)
+sys.modules.pop("convlib.check_practice", None)
+practice = importlib.import_module("convlib.check_practice")
+for seed, (shape, p) in enumerate([((6, 2), 1), ((2, 2, 4, 4), 3), ((3, 5, 7), 0), ((1, 1, 4, 6), 1)]):
+    X = check.randn(*shape, seed=50 + seed, device=device)
+    for mode in ["constant", "reflect", "replicate", "circular"]:
+        practice.check_pad2d_mode(pad2d, X, p, mode)
 ### END HIDDEN TESTS
 
 # %% markdown id=md_conv2d
-# ## 3. Convolution with padding and stride (4 points)
+# ## 3. Convolution with "same" padding and a padding mode (5 points)
 #
-# Write `conv2d(X, K, stride=1, padding=0)` for `X: (N, C_in, H, W)` and `K: (C_out, C_in, kh, kw)`,
-# the same as `torch.nn.functional.conv2d(X, K, stride=stride, padding=padding)`. `stride` and
-# `padding` are an int or a pair `(along H, along W)`. Pad with your `pad2d` (or slicing), then
-# take the window starting at row `i * stride_h`, column `j * stride_w` for every output position.
+# Write `conv2d(X, K, stride=1, padding=0, padding_mode="zeros")` for `X: (N, C_in, H, W)` and
+# `K: (C_out, C_in, kh, kw)`, the same as `torch.nn.Conv2d` computes:
+#
+# - `stride` is an int or a pair `(along H, along W)`;
+# - `padding` is an int, a pair, `"valid"` (no padding) or `"same"` (stride 1 only): pad so that
+#   the output keeps `(H, W)`. That needs `kh - 1` rows in total; for an even kernel this is odd,
+#   and PyTorch puts `(kh - 1) // 2` rows above and the rest below (likewise left and right), so
+#   the padding is **not** the same on both sides;
+# - `padding_mode` is `"zeros"`, `"reflect"`, `"replicate"` or `"circular"`, as in task 2.
+#
+# The chapter's code pads by the same amount on every side, with zeros. Pad with your own code
+# (task 2's `pad2d` pads equally on all sides: for "same" with an even kernel, pad one more where
+# needed, or write the index arithmetic yourself), then take the window starting at
+# `(i * stride_h, j * stride_w)` for every output position.
 
 # %% solution id=conv2d
-def conv2d(X: torch.Tensor, K: torch.Tensor, stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0) -> torch.Tensor:
+def conv2d(X: torch.Tensor, K: torch.Tensor, stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] | str = 0, padding_mode: str = "zeros") -> torch.Tensor:
     """X: (N, C_in, H, W), K: (C_out, C_in, kh, kw) -> Y: (N, C_out, H_out, W_out)."""
     ### BEGIN SOLUTION
     sh, sw = (stride, stride) if isinstance(stride, int) else stride
-    ph, pw = (padding, padding) if isinstance(padding, int) else padding
     N, C_in, H, W = X.shape
     C_out, _, kh, kw = K.shape
-    Xp = X.new_zeros((N, C_in, H + 2 * ph, W + 2 * pw))
-    Xp[:, :, ph : ph + H, pw : pw + W] = X
-    H_out = (H + 2 * ph - kh) // sh + 1
-    W_out = (W + 2 * pw - kw) // sw + 1
+    if padding == "valid":
+        top = bottom = left = right = 0
+    elif padding == "same":
+        top, left = (kh - 1) // 2, (kw - 1) // 2
+        bottom, right = kh - 1 - top, kw - 1 - left
+    else:
+        top, left = (padding, padding) if isinstance(padding, int) else padding
+        bottom, right = top, left
+    # pad by the larger amount on every side, then crop the extra row / column
+    mode = "constant" if padding_mode == "zeros" else padding_mode
+    big = max(top, bottom, left, right)
+    Xp = pad2d(X, big, mode)
+    Xp = Xp[:, :, big - top : big + H + bottom, big - left : big + W + right]
+    H_out = (Xp.shape[2] - kh) // sh + 1
+    W_out = (Xp.shape[3] - kw) // sw + 1
     Y = X.new_zeros((N, C_out, H_out, W_out))
     for i in range(H_out):
         for j in range(W_out):
@@ -115,16 +168,28 @@ def conv2d(X: torch.Tensor, K: torch.Tensor, stride: int | tuple[int, int] = 1, 
     return Y
     ### END SOLUTION
 
-# %% test id=test_conv2d points=4
+# %% test id=test_conv2d points=5
 X = check.randn(1, 2, 5, 5, seed=1, device=device)
 K = check.randn(3, 2, 3, 3, seed=2, device=device)
 check.check_conv2d(conv2d, X, K, stride=2)
-check.check_conv2d(conv2d, X, K, padding=1)
 check.check_conv2d(conv2d, X, K, stride=(2, 1), padding=(0, 1))
+practice.check_conv2d_same(conv2d, X, K, "same")
+practice.check_conv2d_same(conv2d, X, check.randn(3, 2, 2, 4, seed=3, device=device), "same")  # even kernel
+practice.check_conv2d_same(conv2d, X, K, 1, padding_mode="reflect")
+practice.check_conv2d_same(conv2d, X, K, "same", padding_mode="circular")
 ### BEGIN HIDDEN TESTS
-cases = [((2, 3, 7, 6), (2, 3, 3, 2), 3, 1), ((1, 1, 8, 8), (1, 1, 5, 5), 2, 2), ((1, 2, 4, 9), (4, 2, 2, 3), (1, 3), (2, 0)), ((2, 1, 6, 6), (2, 1, 1, 1), 1, 0)]
-for seed, (xs, ks, s, p) in enumerate(cases):
+sys.modules.pop("convlib.check_practice", None)
+practice = importlib.import_module("convlib.check_practice")
+cases = [
+    ((2, 3, 7, 6), (2, 3, 3, 2), 3, 1, "zeros"),
+    ((1, 2, 4, 9), (4, 2, 2, 3), (1, 3), (2, 0), "zeros"),
+    ((1, 1, 6, 6), (1, 1, 4, 4), 1, "same", "replicate"),
+    ((1, 2, 6, 5), (2, 2, 3, 2), 1, "same", "reflect"),
+    ((2, 1, 5, 5), (2, 1, 3, 3), 2, 2, "circular"),
+    ((1, 2, 5, 6), (3, 2, 2, 2), 1, "valid", "reflect"),
+]
+for seed, (xs, ks, s, p, mode) in enumerate(cases):
     X = check.randn(*xs, seed=10 + seed, device=device)
     K = check.randn(*ks, seed=20 + seed, device=device)
-    check.check_conv2d(conv2d, X, K, stride=s, padding=p)
+    practice.check_conv2d_same(conv2d, X, K, p, stride=s, padding_mode=mode)
 ### END HIDDEN TESTS

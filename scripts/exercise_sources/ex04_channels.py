@@ -12,6 +12,10 @@
 # - Return tensors on the input's device and dtype: `X.new_zeros(shape)` creates one.
 # - Before submitting, run **Kernel > Restart & Run All**, or in a terminal
 #   `nbgrader validate ex04_channels.ipynb`.
+#
+# The chapter loops over channels one at a time. Here the channels become an axis of a tensor
+# operation (no Python loop over them), in PyTorch's channels-first layout and in TensorFlow's
+# channels-last one.
 
 # %% parameters id=parameters
 device = "cpu"
@@ -20,16 +24,25 @@ device = "cpu"
 import torch
 
 import convlib.check as check
+import convlib.check_practice as practice
 
 # The environment variable CONVLIB_DEVICE (e.g. "cuda"), if set, wins over the parameter above.
 device = check.device(device)
 
 # %% markdown id=md_multi_in
-# ## 1. Several input channels (2 points)
+# ## 1. Several input channels, without a loop over them (2 points)
 #
 # With `C_in` input channels, the kernel has one `(kh, kw)` slice per channel: `K: (C_in, kh, kw)`.
 # The output is a single channel: the sum over `c` of the cross-correlation of `X[c]` with `K[c]`.
-# Write `corr2d_multi_in(X, K)` for `X: (C_in, H, W)`, returning `(H - kh + 1, W - kw + 1)`.
+# The chapter runs `corr2d` once per channel in a Python loop and sums the results. Write
+# `corr2d_multi_in(X, K)` for `X: (C_in, H, W)`, returning `(H - kh + 1, W - kw + 1)`, with **no
+# Python loop over the channels**: the channel sum is part of one tensor operation. Either loop
+# over output positions and multiply the whole `(C_in, kh, kw)` window by `K`, or loop over the
+# `kh * kw` taps. The check counts the lines of Python your function runs with 3 and with 19
+# channels: they must not grow.
+#
+# Worked example: the two channels `[[0, 1, 2], [3, 4, 5], [6, 7, 8]]` and `[[1, 2, 3], [4, 5, 6],
+# [7, 8, 9]]` with kernels `[[0, 1], [2, 3]]` and `[[1, 2], [3, 4]]` give `[[56, 72], [104, 120]]`.
 
 # %% solution id=corr2d_multi_in
 def corr2d_multi_in(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
@@ -44,54 +57,57 @@ def corr2d_multi_in(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     ### END SOLUTION
 
 # %% test id=test_corr2d_multi_in points=2
-F = check.torch_reference()
 X = torch.tensor([[[0.0, 1, 2], [3, 4, 5], [6, 7, 8]], [[1.0, 2, 3], [4, 5, 6], [7, 8, 9]]], dtype=torch.float64, device=device)
 K = torch.tensor([[[0.0, 1], [2, 3]], [[1.0, 2], [3, 4]]], dtype=torch.float64, device=device)
 check.compare(corr2d_multi_in(X, K), torch.tensor([[56.0, 72], [104, 120]], dtype=torch.float64, device=device), call="corr2d_multi_in on the worked example")
-
-
-def check_multi_in(X, K):
-    reference = lambda K: F.conv2d(X[None], K[None])[0, 0]
-    check.check_function(
-        corr2d_multi_in, (X, K), {}, reference(K), fname="corr2d_multi_in",
-        shape_hint="the channels are summed: the output is (H - kh + 1, W - kw + 1)",
-        variants=[
-            ("you used only the first channel: sum over all of them", lambda: F.conv2d(X[None, :1], K[None, :1])[0, 0]),
-            ("you averaged the channels: sum them instead", lambda: reference(K) / K.shape[0]),
-            ("your output equals torch's with the kernel flipped: this is convolution, not cross-correlation", lambda: reference(K.flip(-1, -2))),
-        ],
-    )
-
-
-check_multi_in(check.randn(3, 5, 6, seed=1, device=device), check.randn(3, 2, 3, seed=2, device=device))
+practice.check_corr2d_multi_in(corr2d_multi_in, check.randn(3, 5, 6, seed=1, device=device), check.randn(3, 2, 3, seed=2, device=device))
 ### BEGIN HIDDEN TESTS
-F = check.torch_reference()
+sys.modules.pop("convlib.check_practice", None)
+practice = importlib.import_module("convlib.check_practice")
 for seed, (C, H, W, kh, kw) in enumerate([(1, 4, 4, 2, 2), (4, 6, 5, 3, 3), (2, 3, 7, 1, 4)]):
-    check_multi_in(check.randn(C, H, W, seed=10 + seed, device=device), check.randn(C, kh, kw, seed=20 + seed, device=device))
+    practice.check_corr2d_multi_in(corr2d_multi_in, check.randn(C, H, W, seed=10 + seed, device=device), check.randn(C, kh, kw, seed=20 + seed, device=device))
 ### END HIDDEN TESTS
 
 # %% markdown id=md_multi_in_out
-# ## 2. Several output channels (3 points)
+# ## 2. Channels last, a batch, and a matrix product per tap (3 points)
 #
-# To produce `C_out` output channels, use one `(C_in, kh, kw)` kernel per output channel:
-# `K: (C_out, C_in, kh, kw)`. Write `corr2d_multi_in_out(X, K)` for `X: (C_in, H, W)` returning
-# `(C_out, H - kh + 1, W - kw + 1)`; this is `torch.nn.functional.conv2d` on an unbatched input.
-# Reuse `corr2d_multi_in` and `torch.stack`.
+# PyTorch stores images channels-first, `(N, C, H, W)`, and weights as `(C_out, C_in, kh, kw)`.
+# TensorFlow and Keras default to **channels-last**: images `(N, H, W, C)` ("NHWC") and weights
+# `(kh, kw, C_in, C_out)` ("HWIO"); PyTorch's `channels_last` memory format and most GPU kernels
+# prefer that order too. Write `corr2d_multi_in_out(X, K)` for a batch `X: (N, H, W, C_in)` and
+# `K: (kh, kw, C_in, C_out)`, returning `(N, H - kh + 1, W - kw + 1, C_out)`, with **no Python loop
+# over input or output channels** (the chapter stacks one output channel at a time).
+#
+# With the channels last, every pixel is a row vector of `C_in` numbers and tap `(a, b)` of the
+# kernel is a `(C_in, C_out)` matrix, so the tap's contribution to all outputs is one product on
+# the last axis: `X[:, a : a + H_out, b : b + W_out, :] @ K[a, b]`. Loop over the taps and add.
+# The check compares with `F.conv2d` on the permuted tensors, and counts your lines of Python with
+# few and with many channels.
 
 # %% solution id=corr2d_multi_in_out
 def corr2d_multi_in_out(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
-    """X: (C_in, H, W), K: (C_out, C_in, kh, kw) -> Y: (C_out, H - kh + 1, W - kw + 1)."""
+    """X: (N, H, W, C_in), K: (kh, kw, C_in, C_out) -> Y: (N, H - kh + 1, W - kw + 1, C_out)."""
     ### BEGIN SOLUTION
-    return torch.stack([corr2d_multi_in(X, k) for k in K])
+    N, H, W, C_in = X.shape
+    kh, kw, _, C_out = K.shape
+    H_out, W_out = H - kh + 1, W - kw + 1
+    Y = X.new_zeros((N, H_out, W_out, C_out))
+    for a in range(kh):
+        for b in range(kw):
+            Y += X[:, a : a + H_out, b : b + W_out, :] @ K[a, b]
+    return Y
     ### END SOLUTION
 
 # %% test id=test_corr2d_multi_in_out points=3
-check.check_conv2d(corr2d_multi_in_out, check.randn(2, 5, 5, seed=3, device=device), check.randn(3, 2, 2, 2, seed=4, device=device), fname="corr2d_multi_in_out")
+practice.check_conv2d_channels_last(corr2d_multi_in_out, check.randn(2, 5, 5, 2, seed=3, device=device), check.randn(2, 2, 2, 3, seed=4, device=device))
+practice.check_conv2d_channels_last(corr2d_multi_in_out, check.randn(1, 6, 4, 3, seed=5, device=device), check.randn(3, 2, 3, 3, seed=6, device=device))
 ### BEGIN HIDDEN TESTS
-for seed, (C_in, C_out, H, W, k) in enumerate([(1, 1, 4, 4, 3), (3, 4, 6, 5, 2), (2, 5, 3, 3, 1)]):
-    X = check.randn(C_in, H, W, seed=30 + seed, device=device)
-    K = check.randn(C_out, C_in, k, k, seed=40 + seed, device=device)
-    check.check_conv2d(corr2d_multi_in_out, X, K, fname="corr2d_multi_in_out")
+sys.modules.pop("convlib.check_practice", None)
+practice = importlib.import_module("convlib.check_practice")
+for seed, (N, C_in, C_out, H, W, kh, kw) in enumerate([(1, 1, 1, 4, 4, 3, 3), (2, 3, 4, 6, 5, 2, 2), (1, 2, 5, 3, 3, 1, 1), (2, 4, 4, 5, 7, 3, 2)]):
+    X = check.randn(N, H, W, C_in, seed=30 + seed, device=device)
+    K = check.randn(kh, kw, C_in, C_out, seed=40 + seed, device=device)
+    practice.check_conv2d_channels_last(corr2d_multi_in_out, X, K)
 ### END HIDDEN TESTS
 
 # %% markdown id=md_params

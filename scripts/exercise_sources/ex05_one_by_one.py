@@ -12,6 +12,9 @@
 # - Return tensors on the input's device and dtype: `X.new_zeros(shape)` creates one.
 # - Before submitting, run **Kernel > Restart & Run All**, or in a terminal
 #   `nbgrader validate ex05_one_by_one.ipynb`.
+#
+# The chapter computes a 1x1 convolution as a matrix product. Here you invert it (fit the weight
+# to data by least squares) and count what 1x1 convolutions save in Inception and ResNet blocks.
 
 # %% parameters id=parameters
 device = "cpu"
@@ -20,35 +23,60 @@ device = "cpu"
 import torch
 
 import convlib.check as check
+import convlib.check_practice as practice
 
 # The environment variable CONVLIB_DEVICE (e.g. "cuda"), if set, wins over the parameter above.
 device = check.device(device)
 
 # %% markdown id=md_conv1x1
-# ## 1. A 1x1 convolution is a matrix product (3 points)
+# ## 1. The way back: fit a 1x1 convolution by least squares (3 points)
 #
-# With a `1x1` kernel, output pixel `(i, j)` only sees input pixel `(i, j)`: across channels it is a
-# fully connected layer applied to every pixel, `Y[n, :, i, j] = K2 @ X[n, :, i, j]` with
-# `K2 = K[:, :, 0, 0]` of shape `(C_out, C_in)`. Write `conv1x1(X, K)` with one matrix product
-# and no Python loop: reshape `X` to `(N, C_in, H*W)`, multiply, reshape back.
+# The chapter computes a 1x1 convolution as one matrix product: every pixel's `C_in` channel
+# values times the same `(C_out, C_in)` matrix, plus the bias. Now go the other way. Given an input
+# batch `X: (N, C_in, H, W)` and an output batch `Y: (N, C_out, H, W)`, find the weight
+# `K: (C_out, C_in, 1, 1)` and bias `b: (C_out,)` whose 1x1 convolution comes closest to `Y` in the
+# least-squares sense (minimise the sum of squared differences over every pixel and channel).
+#
+# Because the same matrix acts on every pixel, each of the `N * H * W` pixels is one equation of an
+# ordinary linear regression: stack the pixels as the rows of a matrix `A` with `C_in` columns (plus
+# a column of ones for the bias), the target pixels as the rows of `B` with `C_out` columns, solve
+# `A @ W ~ B` for `W` (`torch.linalg.lstsq(A, B).solution`, or the normal equations
+# `(A^T A) W = A^T B` with `torch.linalg.solve`), and read `K` and `b` off `W`. Careful with the
+# reshape: a pixel's channels must end up in one row. Write `fit_conv1x1(X, Y)` returning `(K, b)`.
+# The tests use noisy `Y`, so only the least-squares answer passes.
 
-# %% solution id=conv1x1
-def conv1x1(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
-    """X: (N, C_in, H, W), K: (C_out, C_in, 1, 1) -> Y: (N, C_out, H, W)."""
+# %% solution id=fit_conv1x1
+def fit_conv1x1(X: torch.Tensor, Y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """X: (N, C_in, H, W), Y: (N, C_out, H, W) -> K: (C_out, C_in, 1, 1), b: (C_out,), least squares."""
     ### BEGIN SOLUTION
-    N, C_in, H, W = X.shape
-    C_out = K.shape[0]
-    Y = K.reshape(C_out, C_in) @ X.reshape(N, C_in, H * W)
-    return Y.reshape(N, C_out, H, W)
+    C_in, C_out = X.shape[1], Y.shape[1]
+    A = X.permute(0, 2, 3, 1).reshape(-1, C_in)  # one row per pixel
+    A = torch.cat([A, A.new_ones(A.shape[0], 1)], dim=1)  # the bias column
+    B = Y.permute(0, 2, 3, 1).reshape(-1, C_out)
+    W = torch.linalg.solve(A.T @ A, A.T @ B)  # (C_in + 1, C_out)
+    return W[:C_in].T.reshape(C_out, C_in, 1, 1), W[C_in]
     ### END SOLUTION
 
-# %% test id=test_conv1x1 points=3
-check.check_conv2d(conv1x1, check.randn(2, 3, 4, 5, seed=1, device=device), check.randn(2, 3, 1, 1, seed=2, device=device), fname="conv1x1")
+# %% test id=test_fit_conv1x1 points=3
+F = check.torch_reference()
+
+
+def noisy_case(N, C_in, C_out, H, W, seed):
+    """Y is a 1x1 convolution of X plus noise: the fit is not exact."""
+    X = check.randn(N, C_in, H, W, seed=seed, device=device)
+    K = check.randn(C_out, C_in, 1, 1, seed=seed + 1, device=device)
+    b = check.randn(C_out, seed=seed + 2, device=device)
+    return X, F.conv2d(X, K, b) + 0.1 * check.randn(N, C_out, H, W, seed=seed + 3, device=device)
+
+
+practice.check_fit_conv1x1(fit_conv1x1, *noisy_case(2, 3, 2, 4, 5, seed=1))
+practice.check_fit_conv1x1(fit_conv1x1, *noisy_case(1, 2, 2, 6, 6, seed=5))
 ### BEGIN HIDDEN TESTS
-for seed, (N, C_in, C_out, H, W) in enumerate([(1, 1, 1, 3, 3), (3, 8, 4, 2, 7), (2, 5, 9, 6, 1)]):
-    X = check.randn(N, C_in, H, W, seed=10 + seed, device=device)
-    K = check.randn(C_out, C_in, 1, 1, seed=20 + seed, device=device)
-    check.check_conv2d(conv1x1, X, K, fname="conv1x1")
+sys.modules.pop("convlib.check_practice", None)
+practice = importlib.import_module("convlib.check_practice")
+F = check.torch_reference()
+for seed, (N, C_in, C_out, H, W) in enumerate([(1, 1, 1, 3, 3), (3, 4, 4, 2, 7), (2, 5, 3, 6, 1)]):
+    practice.check_fit_conv1x1(fit_conv1x1, *noisy_case(N, C_in, C_out, H, W, seed=10 + 10 * seed))
 ### END HIDDEN TESTS
 
 # %% markdown id=md_inception

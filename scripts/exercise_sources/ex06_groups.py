@@ -12,6 +12,10 @@
 # - Return tensors on the input's device and dtype: `X.new_zeros(shape)` creates one.
 # - Before submitting, run **Kernel > Restart & Run All**, or in a terminal
 #   `nbgrader validate ex06_groups.ipynb`.
+#
+# The chapter loops over groups and runs a depthwise separable convolution as two steps. Here the
+# groups become a tensor axis (no loop over them), and you fuse the two steps into one kernel, with
+# a depth multiplier.
 
 # %% parameters id=parameters
 device = "cpu"
@@ -20,20 +24,28 @@ device = "cpu"
 import torch
 
 import convlib.check as check
+import convlib.check_practice as practice
 
 # The environment variable CONVLIB_DEVICE (e.g. "cuda"), if set, wins over the parameter above.
 device = check.device(device)
 
 # %% markdown id=md_conv2d
-# ## 1. The general conv2d from loops (6 points)
+# ## 1. The general conv2d, with the groups as a tensor axis (6 points)
 #
-# Write the full `torch.nn.functional.conv2d(X, K, bias, stride, padding, dilation, groups)` with
-# loops. With `groups = g`, the `C_in` input channels and the `C_out` output channels are split into
-# `g` equal groups; output channel `o` belongs to group `o // (C_out // g)` and only reads the
-# `C_in // g` input channels of that group, so `K` has shape `(C_out, C_in // g, kh, kw)`. With
-# `dilation = d`, the kernel taps are `d` pixels apart: the window starting at `(r, c)` reads rows
-# `r, r + d, ..., r + d*(kh-1)` (a strided slice). `stride`, `padding`, `dilation` are an int or a
-# pair. For example `in_channels=2, out_channels=4, groups=2` needs 4 kernel maps instead of 8.
+# Write the full `torch.nn.functional.conv2d(X, K, bias, stride, padding, dilation, groups)`. With
+# `groups = g`, the `C_in` input channels and the `C_out` output channels are split into `g` equal
+# groups of consecutive channels; output channel `o` belongs to group `o // (C_out // g)` and only
+# reads the `C_in // g` input channels of that group, so `K` has shape `(C_out, C_in // g, kh, kw)`.
+# With `dilation = d`, the kernel taps are `d` pixels apart. `stride`, `padding`, `dilation` are
+# an int or a pair.
+#
+# Chapters 6 and 7 run one convolution per group in a Python loop and concatenate. Here, **no Python
+# loop over groups or channels**: view the input as `(N, g, C_in // g, H, W)` and the weight as
+# `(g, C_out // g, C_in // g, kh, kw)`, so that the groups are just another axis, and contract the
+# channel axis of all groups at once (`torch.einsum("ngchw,goc->ngohw", ...)` per kernel tap, or per
+# output position). Then view the result's `(g, C_out // g)` axes as `C_out` channels again. You
+# may loop over kernel taps or output positions. The check counts your lines of Python for a
+# depthwise convolution with 2 and with 24 groups.
 
 # %% solution id=conv2d
 def conv2d(X: torch.Tensor, K: torch.Tensor, bias: torch.Tensor | None = None, stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0, dilation: int | tuple[int, int] = 1, groups: int = 1) -> torch.Tensor:
@@ -43,22 +55,20 @@ def conv2d(X: torch.Tensor, K: torch.Tensor, bias: torch.Tensor | None = None, s
     (sh, sw), (ph, pw), (dh, dw) = pair(stride), pair(padding), pair(dilation)
     N, C_in, H, W = X.shape
     C_out, C_in_g, kh, kw = K.shape
-    C_out_g = C_out // groups
     Xp = X.new_zeros((N, C_in, H + 2 * ph, W + 2 * pw))
     Xp[:, :, ph : ph + H, pw : pw + W] = X
+    Xg = Xp.reshape(N, groups, C_in_g, H + 2 * ph, W + 2 * pw)
+    Kg = K.reshape(groups, C_out // groups, C_in_g, kh, kw)
     H_out = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1
     W_out = (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-    Y = X.new_zeros((N, C_out, H_out, W_out))
-    for o in range(C_out):
-        g = o // C_out_g
-        Xg = Xp[:, g * C_in_g : (g + 1) * C_in_g]
-        for i in range(H_out):
-            for j in range(W_out):
-                r, c = i * sh, j * sw
-                window = Xg[:, :, r : r + dh * (kh - 1) + 1 : dh, c : c + dw * (kw - 1) + 1 : dw]
-                Y[:, o, i, j] = (window * K[o]).sum(dim=(1, 2, 3))
-        if bias is not None:
-            Y[:, o] += bias[o]
+    Y = X.new_zeros((N, groups, C_out // groups, H_out, W_out))
+    for a in range(kh):
+        for b in range(kw):
+            tap = Xg[:, :, :, a * dh : a * dh + (H_out - 1) * sh + 1 : sh, b * dw : b * dw + (W_out - 1) * sw + 1 : sw]
+            Y += torch.einsum("ngchw,goc->ngohw", tap, Kg[:, :, :, a, b])
+    Y = Y.reshape(N, C_out, H_out, W_out)
+    if bias is not None:
+        Y = Y + bias[None, :, None, None]
     return Y
     ### END SOLUTION
 
@@ -69,7 +79,10 @@ b = check.randn(4, seed=3, device=device)
 check.check_conv2d(conv2d, X, K, bias=b, groups=2)
 check.check_conv2d(conv2d, X, K[:, :1], groups=4)  # depthwise: one input channel per output channel
 check.check_conv2d(conv2d, X, check.randn(2, 4, 2, 2, seed=4, device=device), stride=2, padding=1, dilation=2)
+practice.check_conv2d_groups_vectorised(conv2d, X, K, b, 1, 1, 1, 2)
 ### BEGIN HIDDEN TESTS
+sys.modules.pop("convlib.check_practice", None)
+practice = importlib.import_module("convlib.check_practice")
 cases = [
     ((2, 6, 7, 7), (6, 2, 3, 3), 3, 2, 1, 2),
     ((1, 4, 9, 8), (8, 1, 3, 2), 4, (2, 1), (1, 2), (2, 3)),
@@ -81,75 +94,98 @@ for seed, (xs, ks, groups, stride, padding, dilation) in enumerate(cases):
     K = check.randn(*ks, seed=20 + seed, device=device)
     b = check.randn(ks[0], seed=30 + seed, device=device)
     check.check_conv2d(conv2d, X, K, bias=b, stride=stride, padding=padding, dilation=dilation, groups=groups)
+practice.check_conv2d_groups_vectorised(conv2d, check.randn(2, 6, 5, 5, seed=40, device=device), check.randn(6, 3, 2, 2, seed=41, device=device), None, 2, 1, 2, 2)
 ### END HIDDEN TESTS
 
 # %% markdown id=md_separable
-# ## 2. Depthwise separable convolution (3 points)
+# ## 2. A depthwise separable convolution is an ordinary one (3 points)
 #
-# A depthwise separable convolution factors a `k x k` convolution from `C_in` to `C_out` channels
-# into a *depthwise* convolution (`groups = C_in`: every channel filtered by its own `k x k` kernel,
-# `K_depthwise: (C_in, 1, k, k)`) followed by a *pointwise* 1x1 convolution that mixes the channels
-# (`K_pointwise: (C_out, C_in, 1, 1)`). Write it with your `conv2d`; `padding` applies to the
-# depthwise step.
+# A depthwise separable convolution filters every input channel on its own (`groups = C_in`), then
+# mixes the channels with a 1x1 convolution. With a *depth multiplier* `m`, each input channel gets
+# `m` depthwise kernels: `K_depthwise: (C_in * m, 1, kh, kw)`, and the depthwise step has `C_in * m`
+# output channels, which the pointwise `K_pointwise: (C_out, C_in * m, 1, 1)` mixes. The chapter
+# computes the two steps one after the other.
+#
+# Both steps are linear, so together they are one ordinary convolution. Derive its weight: write
+# `fuse_depthwise_separable(K_depthwise, K_pointwise, in_channels)` returning the
+# `(C_out, C_in, kh, kw)` kernel `K` with `conv2d(X, K) == conv2d(conv2d(X, K_depthwise,
+# groups=C_in), K_pointwise)` (for any stride, and any zero padding of the depthwise step). Write
+# out output channel `o` of the composition as a sum over the depthwise channels and collect the
+# terms that read input channel `c`. Mind which depthwise channels belong to input channel `c` when
+# `m > 1` (with `groups = C_in`, group `c` is the `m` consecutive output channels `c*m ... c*m + m - 1`).
+# No convolution is needed, only products and sums of the weights (`torch.einsum` is ideal). The
+# fused kernel has `C_out * C_in * kh * kw` entries but only `C_in*m*(kh*kw + C_out)` degrees of
+# freedom: each `K[o, c]` is a combination of the `m` kernels of channel `c`.
 
-# %% solution id=depthwise_separable
-def depthwise_separable(X: torch.Tensor, K_depthwise: torch.Tensor, K_pointwise: torch.Tensor, padding: int = 0) -> torch.Tensor:
-    """X: (N, C_in, H, W), K_depthwise: (C_in, 1, k, k), K_pointwise: (C_out, C_in, 1, 1) -> (N, C_out, H', W')."""
+# %% solution id=fuse_depthwise_separable
+def fuse_depthwise_separable(K_depthwise: torch.Tensor, K_pointwise: torch.Tensor, in_channels: int) -> torch.Tensor:
+    """K_depthwise: (C_in*m, 1, kh, kw), K_pointwise: (C_out, C_in*m, 1, 1) -> K: (C_out, C_in, kh, kw)."""
     ### BEGIN SOLUTION
-    return conv2d(conv2d(X, K_depthwise, padding=padding, groups=X.shape[1]), K_pointwise)
+    C_in = in_channels
+    m = K_depthwise.shape[0] // C_in
+    kh, kw = K_depthwise.shape[-2:]
+    C_out = K_pointwise.shape[0]
+    depthwise = K_depthwise.reshape(C_in, m, kh, kw)  # channel c*m + j -> [c, j]
+    pointwise = K_pointwise.reshape(C_out, C_in, m)
+    return torch.einsum("cjhw,ocj->ochw", depthwise, pointwise)
     ### END SOLUTION
 
-# %% test id=test_depthwise_separable points=3
+# %% test id=test_fuse_depthwise_separable points=3
 F = check.torch_reference()
-
-
-def check_separable(X, Kd, Kp, padding):
-    C_in = X.shape[1]
-    check.check_function(
-        depthwise_separable, (X, Kd, Kp), {"padding": padding},
-        F.conv2d(F.conv2d(X, Kd, padding=padding, groups=C_in), Kp), fname="depthwise_separable",
-        variants=[
-            ("the depthwise step mixes channels: use groups=in_channels", lambda: F.conv2d(F.conv2d(X, Kd.repeat(1, C_in, 1, 1), padding=padding), Kp)),
-            ("the pointwise step is missing", lambda: F.conv2d(X, Kd, padding=padding, groups=C_in)),
-        ],
-    )
-
-
-check_separable(check.randn(1, 3, 5, 5, seed=5, device=device), check.randn(3, 1, 3, 3, seed=6, device=device), check.randn(4, 3, 1, 1, seed=7, device=device), 1)
+C_in, m, C_out = 3, 2, 4
+Kd = check.randn(C_in * m, 1, 3, 3, seed=5, device=device)
+Kp = check.randn(C_out, C_in * m, 1, 1, seed=6, device=device)
+practice.check_fuse_depthwise_separable(fuse_depthwise_separable, Kd[:C_in], Kp[:, :C_in], C_in)  # m = 1
+practice.check_fuse_depthwise_separable(fuse_depthwise_separable, Kd, Kp, C_in)  # m = 2
+# what the fused kernel is for: one convolution instead of two (with padding 1 here)
+X = check.randn(1, C_in, 5, 5, seed=7, device=device)
+two_steps = F.conv2d(F.conv2d(X, Kd, padding=1, groups=C_in), Kp)
+check.compare(F.conv2d(X, fuse_depthwise_separable(Kd, Kp, C_in), padding=1), two_steps, call="F.conv2d(X, fuse_depthwise_separable(Kd, Kp, 3), padding=1)", atol=1e-9)
 ### BEGIN HIDDEN TESTS
-F = check.torch_reference()
-for seed, (N, C_in, C_out, H, k, p) in enumerate([(2, 2, 5, 6, 3, 0), (1, 4, 2, 7, 5, 2)]):
-    X = check.randn(N, C_in, H, H, seed=40 + seed, device=device)
-    check_separable(X, check.randn(C_in, 1, k, k, seed=50 + seed, device=device), check.randn(C_out, C_in, 1, 1, seed=60 + seed, device=device), p)
+sys.modules.pop("convlib.check_practice", None)
+practice = importlib.import_module("convlib.check_practice")
+for seed, (C_in, m, C_out, kh, kw) in enumerate([(1, 1, 1, 1, 1), (2, 3, 5, 3, 2), (4, 2, 3, 5, 5), (5, 1, 2, 2, 3)]):
+    Kd = check.randn(C_in * m, 1, kh, kw, seed=50 + seed, device=device)
+    Kp = check.randn(C_out, C_in * m, 1, 1, seed=60 + seed, device=device)
+    practice.check_fuse_depthwise_separable(fuse_depthwise_separable, Kd, Kp, C_in)
 ### END HIDDEN TESTS
 
 # %% markdown id=md_separable_params
 # ## 3. What the factorisation saves (2 points)
 #
-# Write `separable_params(in_channels, out_channels, kernel_size)`: the number of weights (no
-# biases) of the depthwise separable version of a `kernel_size x kernel_size` convolution. For 16
-# input channels, 32 output channels and a 3x3 kernel, the standard convolution has
-# `16*32*3*3 = 4608` weights and the separable one 656.
+# Write `separable_params(in_channels, out_channels, kernel_size, depth_multiplier=1, bias=False)`:
+# the number of parameters of the depthwise separable version of a `kernel_size x kernel_size`
+# convolution, with `depth_multiplier` depthwise kernels per input channel and, if `bias=True`, a
+# bias in both steps (as two `torch.nn.Conv2d` layers would have). For 16 input channels, 32 output
+# channels and a 3x3 kernel, the standard convolution has `16*32*3*3 = 4608` weights and the
+# separable one 656; with a depth multiplier of 2 and biases, 1376.
 
 # %% solution id=separable_params
-def separable_params(in_channels: int, out_channels: int, kernel_size: int) -> int:
-    """Weights of a depthwise (k x k, groups=in_channels) plus pointwise (1x1) convolution."""
+def separable_params(in_channels: int, out_channels: int, kernel_size: int, depth_multiplier: int = 1, bias: bool = False) -> int:
+    """Parameters of a depthwise (k x k, groups=in_channels, multiplier m) plus pointwise (1x1) convolution."""
     ### BEGIN SOLUTION
-    return in_channels * kernel_size * kernel_size + in_channels * out_channels
+    mid = in_channels * depth_multiplier
+    total = mid * kernel_size * kernel_size + mid * out_channels
+    if bias:
+        total += mid + out_channels
+    return total
     ### END SOLUTION
 
 # %% test id=test_separable_params points=2
-def separable_reference(in_channels, out_channels, kernel_size):
+def separable_reference(in_channels, out_channels, kernel_size, depth_multiplier=1, bias=False):
+    mid = in_channels * depth_multiplier
     return check.count_params(torch.nn.Sequential(
-        torch.nn.Conv2d(in_channels, in_channels, kernel_size, groups=in_channels, bias=False, device="meta"),
-        torch.nn.Conv2d(in_channels, out_channels, 1, bias=False, device="meta"),
+        torch.nn.Conv2d(in_channels, mid, kernel_size, groups=in_channels, bias=bias, device="meta"),
+        torch.nn.Conv2d(mid, out_channels, 1, bias=bias, device="meta"),
     ))
 
 
-assert separable_reference(16, 32, 3) == 656
+assert separable_reference(16, 32, 3) == 656 and separable_reference(16, 32, 3, 2, True) == 1376
 check.check_int(separable_params, (16, 32, 3), {}, 656, fname="separable_params",
                 hint="depthwise: one k x k kernel per input channel; pointwise: in_channels * out_channels")
+check.check_int(separable_params, (16, 32, 3), {"depth_multiplier": 2, "bias": True}, 1376, fname="separable_params",
+                hint="the depthwise step has in_channels * depth_multiplier output channels, each with a k x k kernel and a bias; the pointwise step reads all of them")
 ### BEGIN HIDDEN TESTS
-for args in [(32, 64, 3), (3, 1, 7), (128, 128, 5)]:
-    check.check_int(separable_params, args, {}, separable_reference(*args), fname="separable_params")
+for args, m, bias in [((32, 64, 3), 1, False), ((3, 1, 7), 4, True), ((128, 128, 5), 1, True), ((8, 16, 3), 3, False)]:
+    check.check_int(separable_params, args, {"depth_multiplier": m, "bias": bias}, separable_reference(*args, m, bias), fname="separable_params")
 ### END HIDDEN TESTS
