@@ -44,15 +44,19 @@ EXPECTED = {"ada": 10.0, "ben": 6.0, "cleo": 0.0, "dev": 0.0}  # as in test_inst
 
 def test_slurm_job_script_renders() -> None:
     """The HPC recipe's job scripts (CPU and GPU nodes), rendered by dask-jobqueue itself."""
+    quiet = {"scheduler_options": {"dashboard_address": ":0"}}  # any free port
     cpu = slurm_cluster(
         Path("/shared/course"),
+        **quiet,
         workers_per_job=4,
         memory_per_worker_gb=4,
         queue="cpu",
         account="cs101",
         walltime="02:00:00",
     )
-    gpu = slurm_cluster(Path("/shared/course"), gpus_per_job=1, queue="gpu", account="cs101")
+    gpu = slurm_cluster(
+        Path("/shared/course"), **quiet, gpus_per_job=1, queue="gpu", account="cs101"
+    )
     try:
         cpu_script, gpu_script = cpu.job_script(), gpu.job_script()
     finally:

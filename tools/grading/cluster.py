@@ -233,7 +233,6 @@ def slurm_cluster(
         job_extra_directives=directives,
         worker_extra_args=["--no-dashboard", *kwargs.pop("worker_extra_args", [])],
         log_directory=log_directory,
-        scheduler_options={"dashboard_address": None, **kwargs.pop("scheduler_options", {})},
         **kwargs,
     )
 
