@@ -16,7 +16,12 @@ of that name first on JUPYTER_PATH whose argv runs this file. Before any student
   its own TMPDIR (so the course library and reference data on disk cannot be altered), to start
   processes, to open SQLite databases, to walk the garbage collector, or to call C functions
   through ctypes;
-- caps the text a kernel may send as output (GRADING_MAX_OUTPUT characters).
+- caps the text a kernel may send as output (GRADING_MAX_OUTPUT characters);
+- installs convlib.check's cell guard (``convlib.tamper``), as importing it in Jupyter does.
+
+Inside the bubblewrap sandbox (tools/grading/sandbox.py) it first drops to the sandbox user.
+These guards are the second layer: they never decide a grade (the runner judges the records the
+checks emit, outside this process) and ordinary code never trips them.
 
 It runs as a script (not `-m`) so that the kernel's sys.path does not contain the repository root.
 """
@@ -274,15 +279,26 @@ def _cap_output() -> None:
 
 def main() -> None:
     here = os.path.dirname(os.path.abspath(__file__))
+    import sandbox  # (this folder is still on sys.path: the launcher runs this file)
+
+    sandbox.drop_privileges()  # inside bubblewrap: the sandbox user, process cap
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
+    del sys.modules["sandbox"]
     _set_limits()
     _preimport()
     _cap_output()
-    from ipykernel import kernelapp
+    from ipykernel.kernelapp import IPKernelApp
 
-    _freeze_modules()
-    _install_audit_hook()
-    kernelapp.launch_new_instance()
+    # GRADING_GUARDS=0 turns the in-process guards off, so tests can show that the OS sandbox
+    # alone holds (tests/test_grading_sandbox.py); the runner never sets it
+    app = IPKernelApp.instance()
+    app.initialize()  # (writes its profile, binds its sockets: before the guards go up)
+    with contextlib.suppress(Exception):  # the same cell guard as in Jupyter (convlib.tamper)
+        sys.modules["convlib.check"]._cell_guard(install=True)  # type: ignore[attr-defined]
+    if os.environ.get("GRADING_GUARDS", "1") != "0":
+        _freeze_modules()
+        _install_audit_hook()
+    app.start()
 
 
 if __name__ == "__main__":

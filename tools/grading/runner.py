@@ -40,8 +40,13 @@ from typing import Any
 
 import nbformat
 
+from .policy import scan_notebook, tampering_by_task
+from .verdict import Verdict, judge_notebook, write_verdicts
+
 REPO = Path(__file__).resolve().parents[2]
 KERNEL_SCRIPT = Path(__file__).resolve().with_name("kernel.py")
+SANDBOX_SCRIPT = Path(__file__).resolve().with_name("sandbox.py")
+REFERENCE_SCRIPT = Path(__file__).resolve().with_name("reference.py")
 NBGRADER = [sys.executable, "-m", "nbgrader"]
 RUNNER_VERSION = "1"
 
@@ -67,15 +72,22 @@ class Settings:
     progress: bool = True
     source_dir: str = "solutions"
     extra_env: dict[str, str] = field(default_factory=dict)
+    sandbox: str = "auto"  # auto (bubblewrap, else a loud fallback), bwrap (required), none
+    # the instructor's nbgrader_config.py (due dates, late penalty); default: the course's own
+    config_file: Path | None = None
+    reference_dir: Path | None = None  # cache of reference runs (default OUT/state/reference)
 
     @property
     def grading_key(self) -> str:
         """Everything besides the submission that its grade depends on (the runner's own code
         included): a record made under another key is regraded."""
         code = Path(__file__).parent
+        checks = REPO / "convlib"
         return json.dumps(
             [
                 tree_hash(code.glob("*.py"), code),
+                tree_hash([checks / "check.py", checks / "tamper.py"], checks),
+                self.sandbox,
                 self.device,
                 self.cell_timeout,
                 self.submission_timeout,
@@ -184,8 +196,9 @@ def kill_tree(pid: int) -> None:
 # the master course (assignment definitions) and the kernel
 
 
-def write_nbgrader_config(root: Path, settings: Settings, release_dir: Path | None = None) -> None:
-    release = release_dir or (root / "release")
+def write_nbgrader_config(root: Path, settings: Settings, ipc: Path | None = None) -> None:
+    """nbgrader's configuration for a scratch course; ``ipc``: the socket folder of a sandboxed
+    kernel (it has no network, so nbgrader talks to it over Unix sockets there)."""
     root.joinpath("nbgrader_config.py").write_text(
         f"""# Written by tools/grading: a scratch course for autograding.
 import sys
@@ -208,25 +221,29 @@ c.LimitOutput.max_traceback = 60
 from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbgrader.preprocessors import (
     AssignLatePenalties, CheckCellMetadata, Execute, IgnorePattern, LimitOutput, SaveAutoGrades)
-from tools.grading.preprocessors import OutputCap, PolicyApply, PolicyScan
+from tools.grading.preprocessors import OutputCap, RecordExtract
 c.Autograde.autograde_preprocessors = [
-    PolicyScan, Execute, PolicyApply, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+    Execute, RecordExtract, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
     OutputCap, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
-c.PolicyScan.release_directory = {str(release)!r}
-c.PolicyScan.report_path = {str(root / "policy.json")!r}
+c.RecordExtract.report_path = {str(root / "records.json")!r}
+# the sandboxed kernel has no network: nbgrader reaches it over Unix sockets
+c.KernelManager.transport = {"ipc" if ipc else "tcp"!r}
+{f"c.KernelManager.ip = {str(ipc / 'k')!r}" if ipc else ""}
 """,
         encoding="utf-8",
     )
 
 
-def write_kernelspec(settings: Settings) -> None:
-    spec = settings.out_dir / "kernels" / "kernels" / "python3"
+def write_kernelspec(folder: Path, argv_head: list[str]) -> None:
+    """A kernelspec named python3 (the notebooks' kernel) under ``folder`` (a JUPYTER_PATH entry)
+    whose argv is ``argv_head + ["-f", "{connection_file}"]``."""
+    spec = folder / "kernels" / "python3"
     spec.mkdir(parents=True, exist_ok=True)
     (spec / "kernel.json").write_text(
         json.dumps(
             {
-                "argv": [sys.executable, str(KERNEL_SCRIPT), "-f", "{connection_file}"],
-                "display_name": "Python 3 (grading sandbox)",
+                "argv": [*argv_head, "-f", "{connection_file}"],
+                "display_name": "Python 3 (grading)",
                 "language": "python",
             }
         )
@@ -285,6 +302,99 @@ def assignment_layout(course: Path, assignment: str) -> dict[str, list[dict[str,
     return layout
 
 
+_LOCK = threading.Lock()
+_SANDBOXES: dict[int, Any] = {}
+_REFERENCES: dict[tuple[str, str], dict[str, Any]] = {}
+
+
+def settings_sandbox(settings: Settings) -> Any:
+    """The sandbox kernels get (``sandbox.choose``, probed once per Settings; loud fallback)."""
+    from . import sandbox
+
+    with _LOCK:
+        if id(settings) not in _SANDBOXES:
+            _SANDBOXES[id(settings)] = sandbox.choose(settings.sandbox)
+        return _SANDBOXES[id(settings)]
+
+
+def reference_records(settings: Settings, course: Path, assignment: str) -> dict[str, Any]:
+    """notebook -> grade_id -> what each check of the instructor's notebook expects.
+
+    The source notebook (hidden tests included) is run once with the checks in ``reference``
+    mode (``reference.py``), outside any sandbox: it is the course's own code. Cached on disk by
+    the content of the notebook, of the checks and of the kernel, and verified: the solution
+    must pass every one of its own checks, else grading stops.
+    """
+    from convlib.check import judge
+
+    src = course / "source" / assignment
+    here = Path(__file__).parent
+    key = hashlib.sha256(
+        (
+            tree_hash(src.glob("*.ipynb"), src)
+            + tree_hash([REPO / "convlib" / "check.py", REPO / "convlib" / "tamper.py"], REPO)
+            + tree_hash([here / "kernel.py", here / "reference.py"], here)
+            + settings.device
+        ).encode()
+    ).hexdigest()[:24]
+    with _LOCK:
+        if (assignment, key) in _REFERENCES:
+            return _REFERENCES[(assignment, key)]
+        cache = settings.reference_dir or settings.out_dir / "state" / "reference"
+        path = cache / f"{assignment}-{key}.json"
+        if not path.exists():
+            kernels = settings.out_dir / "kernels"
+            write_kernelspec(kernels, [sys.executable, str(KERNEL_SCRIPT)])
+            env = tool_env(settings)
+            found: dict[str, Any] = {}
+            cache.mkdir(parents=True, exist_ok=True)
+            (cache / "tmp").mkdir(exist_ok=True)
+            env.update(
+                CONVLIB_CHECK_MODE="reference", JUPYTER_PATH=str(kernels), TMPDIR=str(cache / "tmp")
+            )
+            log = cache / f"{assignment}.log"
+            for nb in sorted(src.glob("*.ipynb")):
+                out = cache / f"{assignment}-{nb.stem}.tmp.json"
+                cmd = [sys.executable, str(REFERENCE_SCRIPT), str(nb), str(out)]
+                rc = run_quiet([*cmd, str(settings.cell_timeout * 4)], cache, env, log, 1800)
+                if rc != 0 or not out.exists():
+                    raise RuntimeError(f"the reference run of {nb.name} failed; see {log}")
+                found[nb.stem] = json.loads(out.read_text(encoding="utf-8"))
+                out.unlink()
+            for name, cells in found.items():
+                for gid, recs in cells.items():
+                    for i, rec in enumerate(recs):
+                        why = judge(rec["spec"], rec["result"]) if "spec" in rec else "no spec"
+                        if why:
+                            raise RuntimeError(
+                                f"{assignment}/{name}: the solution fails its own check "
+                                f"{gid} #{i + 1}: {why}"
+                            )
+            write_json_atomic(path, found)
+        data = json.loads(path.read_text(encoding="utf-8"))
+        _REFERENCES[(assignment, key)] = data
+        return data
+
+
+def read_timestamp(sub_dir: Path, record: dict[str, Any]) -> str | None:
+    """The submission time from ``timestamp.txt`` (as nbgrader's collect writes it), checked
+    with nbgrader's own parser; kept in the record for the gradebook and the export."""
+    path = sub_dir / "timestamp.txt"
+    if not path.is_file():
+        record["timestamp"] = None
+        return None
+    from nbgrader.utils import parse_utc
+
+    text = path.read_text(encoding="utf-8", errors="replace").strip()
+    try:
+        record["timestamp"] = parse_utc(text).isoformat()
+    except Exception:
+        record["timestamp"] = None
+        record["notes"].append(f"unreadable timestamp.txt ({text[:40]!r}): treated as on time")
+        return None
+    return text
+
+
 # --------------------------------------------------------------------------------------------
 # pre-flight: what did the student hand in?
 
@@ -341,6 +451,8 @@ def preflight(
             flags.append("missing_notebook")
             notes.append(f"missing: no {name}.ipynb handed in (0 for its tasks)")
     for p in files:
+        if p.relative_to(sub_dir) == Path("timestamp.txt"):
+            continue  # nbgrader's submission time (read_timestamp)
         if p not in used and ".ipynb_checkpoints" not in p.parts:
             flags.append("extra_file")
             notes.append(f"ignored extra file: {p.relative_to(sub_dir)}")
@@ -421,33 +533,6 @@ def _zero_tasks(layout: dict[str, list], names: Iterable[str], outcome: str, mes
     }
 
 
-def _outcomes_from_notebook(path: Path) -> tuple[dict[str, tuple[str, str]], list[str]]:
-    """grade_id -> (outcome, first error line) and the grade ids whose cell timed out."""
-    nb = nbformat.read(path, as_version=4)
-    found: dict[str, tuple[str, str]] = {}
-    timed_out: list[str] = []
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if not meta.get("grade") or cell.cell_type != "code":
-            continue
-        errors = [o for o in cell.outputs if o.output_type == "error"]
-        stderr = [o for o in cell.outputs if o.output_type == "stream" and o.name == "stderr"]
-        if any(e.ename == "CellTimeoutError" for e in errors):
-            timed_out.append(meta["grade_id"])
-            found[meta["grade_id"]] = ("timed_out", "the cell ran out of time")
-        elif any(e.ename == "GradingPolicyViolation" for e in errors):
-            e = next(e for e in errors if e.ename == "GradingPolicyViolation")
-            found[meta["grade_id"]] = ("policy", e.evalue[:300])
-        elif errors:
-            e = errors[0]
-            found[meta["grade_id"]] = ("failed", f"{e.ename}: {str(e.evalue)[:300]}")
-        elif stderr:
-            found[meta["grade_id"]] = ("failed", "wrote to stderr: " + stderr[0].text[:200])
-        else:
-            found[meta["grade_id"]] = ("passed", "")
-    return found, timed_out
-
-
 def grade_submission(
     settings: Settings,
     course: Path,
@@ -520,19 +605,40 @@ def grade_submission(
     os.symlink(course / "source" / assignment, work / "source" / assignment)
     os.symlink(course / "release" / assignment, work / "release" / assignment)
     shutil.copy(settings.out_dir / "state" / "pristine.db", work / "gradebook.db")
-    write_nbgrader_config(work, settings)
+    choice = settings_sandbox(settings)
+    ipc_dir = None
+    if choice.kind == "bwrap":  # (short: a socket path must stay under 108 bytes)
+        import tempfile
+
+        ipc_dir = Path(tempfile.mkdtemp(prefix="gk", dir="/tmp"))
+    write_nbgrader_config(work, settings, ipc=ipc_dir)
+    submitted = work / "submitted" / student / assignment
     for name, nb in gradable.items():
-        nbformat.write(nb, work / "submitted" / student / assignment / f"{name}.ipynb")
+        nbformat.write(nb, submitted / f"{name}.ipynb")
+    timestamp = read_timestamp(sub_dir, record)
+    if timestamp is not None:
+        (submitted / "timestamp.txt").write_text(timestamp, encoding="utf-8")
+
+    # what the student's own cells do to the grading environment (outside their process)
+    tampering: dict[str, dict[str, str]] = {}
+    for name, nb in gradable.items():
+        released = nbformat.read(course / "release" / assignment / f"{name}.ipynb", as_version=4)
+        violations = scan_notebook(nb.cells, released.cells)
+        tampering[name] = tampering_by_task(violations)
+        for v in violations:
+            record["flags"].append("tampered")
+            record["notes"].append(f"{name}: {v.message}")
 
     env = tool_env(settings)
     env["TMPDIR"] = str(work / "tmp")
+    env["CONVLIB_CHECK_MODE"] = "record"  # the checks report; this process judges
     # RLIMIT_AS on the CPU; on a GPU, CUDA's address-space reservations rule it out, so the
     # kernel watches its resident memory instead
     cap = str(settings.mem_limit_mb * 2**20)
     env["GRADING_MEM_BYTES"] = cap if settings.device == "cpu" else "0"
     env["GRADING_RSS_BYTES"] = "0" if settings.device == "cpu" else cap
     env["GRADING_MAX_OUTPUT"] = str(settings.max_output_chars)
-    protect = [
+    protect = [  # the in-process guard (second layer) refuses to read these
         settings.course_root / settings.source_dir,
         settings.class_dir,
         settings.out_dir,
@@ -542,12 +648,35 @@ def grade_submission(
         work / "submitted",
     ]
     env["GRADING_PROTECT"] = os.pathsep.join(str(p) for p in protect)
+    # the sandbox shows none of these (the Python environment, convlib and the notebook's own
+    # folders are bound back in): no solutions, gradebook, other submissions, course files
+    hidden = [REPO, settings.course_root, settings.class_dir, settings.out_dir]
+    if ipc_dir is not None:
+        from . import sandbox
+
+        plan = sandbox.plan_for(
+            bwrap=str(choice.bwrap),
+            key=safe_name(student),
+            hide=hidden,
+            rw=[work / "tmp", ipc_dir],
+            cpu_seconds=2 * settings.submission_timeout,
+        )
+        write_json_atomic(work / "sandbox.json", plan)
+        launcher = [sys.executable, str(SANDBOX_SCRIPT), str(work / "sandbox.json")]
+        write_kernelspec(work / "kernels", launcher)
+    else:
+        write_kernelspec(work / "kernels", [sys.executable, str(KERNEL_SCRIPT)])
+    env["JUPYTER_PATH"] = str(work / "kernels")
     log = work / "autograde.log"
     cmd = [*NBGRADER, "autograde", assignment, f"--student={student}", "--force"]
-    rc = run_quiet(cmd, work, env, log, settings.submission_timeout)
-    if rc not in (0, -9):  # a crash: once more, so a transient failure costs no grade
-        record["notes"].append("autograde failed once and was run again")
+    try:
         rc = run_quiet(cmd, work, env, log, settings.submission_timeout)
+        if rc not in (0, -9):  # a crash: once more, so a transient failure costs no grade
+            record["notes"].append("autograde failed once and was run again")
+            rc = run_quiet(cmd, work, env, log, settings.submission_timeout)
+    finally:
+        if ipc_dir is not None:
+            shutil.rmtree(ipc_dir, ignore_errors=True)
     log_text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
     if rc == -9:
         record["flags"].append("timed_out")
@@ -556,27 +685,9 @@ def grade_submission(
         record["tasks"].update(_zero_tasks(layout, gradable, "timed_out", msg))
         return _finish(settings, record, result_path, started, course, layout)
 
-    policy_path = work / "policy.json"
-    policy = json.loads(policy_path.read_text(encoding="utf-8")) if policy_path.exists() else {}
-    for name, found in policy.items():
-        for v in found:
-            record["flags"].append("tampered")
-            record["notes"].append(
-                f"{name}: {v['message']} (cell {v['cell_index'] + 1}, {v['kind']})"
-            )
-
-    from nbgrader.api import Gradebook, MissingEntry
-
-    scores: dict[str, dict[str, float | None]] = {}
-    with Gradebook(f"sqlite:///{work / 'gradebook.db'}") as gb:
-        for name in gradable:
-            scores[name] = {}
-            for t in layout[name]:
-                try:
-                    g = gb.find_grade(t["grade_id"], name, assignment, student)
-                    scores[name][t["grade_id"]] = g.auto_score
-                except MissingEntry:
-                    scores[name][t["grade_id"]] = None
+    records_path = work / "records.json"
+    records = json.loads(records_path.read_text(encoding="utf-8")) if records_path.exists() else {}
+    reference = reference_records(settings, course, assignment)
     for name in gradable:
         graded_nb = work / "autograded" / student / assignment / f"{name}.ipynb"
         if rc != 0 or not graded_nb.exists():
@@ -585,23 +696,31 @@ def grade_submission(
             record["notes"].append(f"{name}: autograding failed: {why}")
             record["tasks"].update(_zero_tasks(layout, [name], "crashed", why))
             continue
-        outcomes, timed_out = _outcomes_from_notebook(graded_nb)
+        nb = nbformat.read(graded_nb, as_version=4)
+        verdicts = judge_notebook(
+            nb, reference.get(name, {}), records.get(name, {}), tampering.get(name, {})
+        )
+        write_verdicts(nb, verdicts)
+        timed_out = [g for g, v in verdicts.items() if v.outcome == "timed_out"]
         if timed_out:
             record["flags"].append("timed_out")
             record["notes"].append(f"{name}: cell time limit hit in {', '.join(timed_out)}")
+        for gid, v in verdicts.items():
+            if v.outcome == "tampered" and gid not in tampering.get(name, {}):
+                record["flags"].append("tampered")
+                record["notes"].append(f"{name}: {gid}: {v.message}")
         record["tasks"][name] = {}
         for t in layout[name]:
             gid = t["grade_id"]
-            score = scores[name].get(gid)
-            outcome, message = outcomes.get(gid, ("failed", "the test cell did not run"))
+            v = verdicts.get(gid) or Verdict(False, "failed", "the test cell did not run")
             record["tasks"][name][gid] = {
-                "score": float(score or 0.0),
+                "score": t["points"] if v.passed else 0.0,
                 "max": t["points"],
-                "outcome": outcome,
-                "message": message,
+                "outcome": v.outcome,
+                "message": v.message,
             }
         autograded_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copy(graded_nb, autograded_dir / graded_nb.name)
+        nbformat.write(nb, autograded_dir / graded_nb.name)
 
     return _finish(settings, record, result_path, started, course, layout)
 
@@ -707,9 +826,11 @@ def grade_class(settings: Settings, executor: Any = None) -> dict[str, Any]:
         present = {p.name for s in settings.class_dir.iterdir() if s.is_dir() for p in s.iterdir()}
         settings.assignments = [a for a in discover_assignments(settings) if a in present]
     settings.out_dir.mkdir(parents=True, exist_ok=True)
-    write_kernelspec(settings)
+    choice = settings_sandbox(settings)
     course, source_hash = prepare_master(settings)
     layouts = {a: assignment_layout(course, a) for a in settings.assignments}
+    for a in settings.assignments:  # before the pool: a broken solution stops everything
+        reference_records(settings, course, a)
     students = roster(settings)
     jobs = [(s, a) for s in students for a in settings.assignments]
     n_workers = settings.jobs or os.cpu_count() or 1
@@ -749,7 +870,7 @@ def grade_class(settings: Settings, executor: Any = None) -> dict[str, Any]:
     feedback_problems = generate_feedback(settings, course)
     add_exchange_files(settings.class_dir, course, settings.assignments)
     export = export_grades(settings, course)
-    summary = write_report(settings, records, export, elapsed)
+    summary = write_report(settings, records, export, elapsed, choice.reason)
     summary["feedback_problems"] = feedback_problems
     return summary
 
@@ -777,27 +898,100 @@ def generate_feedback(settings: Settings, course: Path) -> list[str]:
     return problems
 
 
+def load_course_config(settings: Settings) -> Any:
+    """The instructor's nbgrader configuration (``nbgrader_config.py`` of the course, or
+    ``settings.config_file``): due dates and the late-penalty plugin come from it."""
+    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
+
+    path = settings.config_file or settings.course_root / "nbgrader_config.py"
+    if not Path(path).is_file():
+        return Config()
+    return PyFileConfigLoader(Path(path).name, path=str(Path(path).parent)).load_config()
+
+
+def late_plugin(config: Any) -> Any:
+    """The late-penalty plugin nbgrader's AssignLatePenalties would use with this config
+    (``c.AssignLatePenalties.plugin_class``; default nbgrader's LateSubmissionPlugin, whose
+    ``penalty_method`` is none or zero; ``tools.grading.late.PercentPerDay`` takes a share)."""
+    from nbgrader.plugins import LateSubmissionPlugin
+    from traitlets.utils.importstring import import_item
+
+    cls = config.get("AssignLatePenalties", {}).get("plugin_class", LateSubmissionPlugin)
+    if isinstance(cls, str):
+        cls = import_item(cls)
+    return cls(config=config)
+
+
+def _manual_edits(db: Path) -> tuple[dict[tuple, tuple], dict[tuple, str]]:
+    """What an instructor entered in formgrader (manual scores, extra credit, comments), keyed
+    by (student, assignment, notebook, cell), so a re-run of the runner keeps it."""
+    from nbgrader.api import Comment, Grade, Gradebook
+
+    grades: dict[tuple, tuple] = {}
+    comments: dict[tuple, str] = {}
+    with Gradebook(f"sqlite:///{db}") as gb:
+        for g in gb.db.query(Grade).all():
+            if g.manual_score is not None or g.extra_credit is not None:
+                nb = g.notebook
+                key = (nb.student.id, nb.assignment.name, nb.name, g.name)
+                grades[key] = (g.manual_score, g.extra_credit)
+        for c in gb.db.query(Comment).all():
+            if c.manual_comment:
+                nb = c.notebook
+                comments[(nb.student.id, nb.assignment.name, nb.name, c.name)] = c.manual_comment
+    return grades, comments
+
+
 def rebuild_gradebook(
     settings: Settings, course: Path, students: Sequence[str], records: Sequence[dict]
 ) -> None:
-    """The main gradebook = the assignment-only gradebook + every result record (serially)."""
+    """The main gradebook = the assignment-only gradebook + every result record (serially),
+    with nbgrader's dates and penalties: due dates from the course config, submission times
+    from timestamp.txt, the late penalty from the configured plugin; and whatever was graded by
+    hand in formgrader kept from the previous gradebook."""
     from nbgrader.api import Gradebook
+    from nbgrader.utils import parse_utc
 
     db = course / "gradebook.db"
     tmp = course / "gradebook.db.new"
+    manual, comments = _manual_edits(db) if db.exists() else ({}, {})
+    config = load_course_config(settings)
+    due_dates = dict(config.get("CourseGrading", {}).get("due_dates", {}) or {})
+    plugin = late_plugin(config)
     shutil.copy(settings.out_dir / "state" / "pristine.db", tmp)
     with Gradebook(f"sqlite:///{tmp}") as gb:
+        for a in settings.assignments:
+            if due_dates.get(a):
+                gb.update_or_create_assignment(a, duedate=parse_utc(due_dates[a]))
         for s in students:
             gb.update_or_create_student(s)
         for r in records:
             if r["status"] == "missing":
                 continue  # no submission row: nbgrader export reports 0 for it
-            gb.update_or_create_submission(r["assignment"], r["student"])
+            a, s = r["assignment"], r["student"]
+            stamp = r.get("timestamp")
+            sub = gb.update_or_create_submission(
+                a, s, timestamp=parse_utc(stamp) if stamp else None
+            )
             for name, tasks in r["tasks"].items():
                 for gid, t in tasks.items():
-                    g = gb.find_grade(gid, name, r["assignment"], r["student"])
+                    g = gb.find_grade(gid, name, a, s)
                     g.auto_score = t["score"]
                     g.needs_manual_grade = False
+                    if (s, a, name, gid) in manual:
+                        g.manual_score, g.extra_credit = manual[(s, a, name, gid)]
+            for (cs, ca, cname, cid), text in comments.items():
+                if (cs, ca) == (s, a):
+                    gb.find_comment(cid, cname, a, s).manual_comment = text
+            gb.db.commit()
+            seconds_late = sub.total_seconds_late
+            for nb in sub.notebooks:  # as nbgrader's AssignLatePenalties does, per notebook
+                nb.late_submission_penalty = None
+                if seconds_late > 0:
+                    penalty = plugin.late_submission_penalty(s, nb.score, seconds_late)
+                    if penalty is not None:
+                        nb.late_submission_penalty = min(max(penalty, 0.0), nb.score)
             gb.db.commit()
     os.replace(tmp, db)
 
@@ -822,7 +1016,11 @@ def export_grades(settings: Settings, course: Path) -> list[dict[str, str]]:
 
 
 def write_report(
-    settings: Settings, records: Sequence[dict], export: Sequence[dict], elapsed: float
+    settings: Settings,
+    records: Sequence[dict],
+    export: Sequence[dict],
+    elapsed: float,
+    sandbox: str = "",
 ) -> dict[str, Any]:
     import csv
 
@@ -866,6 +1064,8 @@ def write_report(
         f"{len(records) - len(graded_now)} reused), {elapsed:.0f} s, "
         f"{per_min:.1f} submissions/minute, device {settings.device}.",
         "",
+        f"Sandbox: {sandbox}.",
+        "",
         "Statuses: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),
         "",
         "Export check: " + ("every score matches nbgrader export." if not problems else "MISMATCH"),
@@ -888,6 +1088,7 @@ def write_report(
         "per_minute": per_min,
         "statuses": counts,
         "export_mismatches": problems,
+        "sandbox": sandbox,
         "mean_seconds": (sum(r["seconds"] for r in graded_now) / len(graded_now))
         if graded_now
         else 0.0,
