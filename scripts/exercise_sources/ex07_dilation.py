@@ -12,6 +12,10 @@
 # - Return tensors on the input's device and dtype: `X.new_zeros(shape)` creates one.
 # - Before submitting, run **Kernel > Restart & Run All**, or in a terminal
 #   `nbgrader validate ex07_dilation.ipynb`.
+#
+# The chapter dilates 2D kernels and loops over output positions. Here you dilate kernels of any
+# dimension, run a dilated, strided, padded convolution as a loop over the kernel taps only, and
+# measure receptive fields.
 
 # %% parameters id=parameters
 device = "cpu"
@@ -20,6 +24,7 @@ device = "cpu"
 import torch
 
 import convlib.check as check
+import convlib.check_practice as practice
 
 # The environment variable CONVLIB_DEVICE (e.g. "cuda"), if set, wins over the parameter above.
 device = check.device(device)
@@ -55,75 +60,83 @@ for k, d in [(1, 4), (3, 1), (5, 3), (2, 7)]:
 ### END HIDDEN TESTS
 
 # %% markdown id=md_dilate_kernel
-# ## 2. Dilation is a kernel with holes (2 points)
+# ## 2. A kernel with holes, in any number of dimensions (2 points)
 #
 # A dilated convolution equals an ordinary one with a bigger kernel that has `d - 1` zeros between
-# neighbouring taps. Write `dilate_kernel(K, dilation)` for `K: (..., kh, kw)`, returning the
-# `(..., d*(kh-1)+1, d*(kw-1)+1)` kernel with `K`'s values at every `d`-th position and zeros
-# elsewhere (allocate zeros, assign with a strided slice).
+# neighbouring taps. The chapter builds that kernel for 2D. Write `dilate_kernel(K, dilation)` for
+# any number of spatial axes: `dilation` is a tuple with one rate per trailing axis of `K`
+# (`(d,)` for a 1D kernel `(..., k)`, `(dh, dw)` for 2D, `(dt, dh, dw)` for a video kernel
+# `(..., kt, kh, kw)`); the leading axes of `K` (channels) are left alone. Each dilated axis of
+# length `k` becomes `d*(k - 1) + 1` long, with `K`'s values at every `d`-th position. Build the
+# index for the assignment programmatically: a tuple `(..., slice(None, None, d1), ...)` indexes
+# the last axes with strides.
 
 # %% solution id=dilate_kernel
-def dilate_kernel(K: torch.Tensor, dilation: int) -> torch.Tensor:
-    """K: (..., kh, kw) -> (..., d*(kh-1)+1, d*(kw-1)+1) with zeros between the taps."""
+def dilate_kernel(K: torch.Tensor, dilation: tuple[int, ...]) -> torch.Tensor:
+    """K: (..., k1, ..., kn), dilation (d1, ..., dn) -> (..., d1*(k1-1)+1, ..., dn*(kn-1)+1)."""
     ### BEGIN SOLUTION
-    kh, kw = K.shape[-2:]
-    out = K.new_zeros((*K.shape[:-2], dilation * (kh - 1) + 1, dilation * (kw - 1) + 1))
-    out[..., ::dilation, ::dilation] = K
+    n = len(dilation)
+    sizes = [d * (k - 1) + 1 for k, d in zip(K.shape[-n:], dilation)]
+    out = K.new_zeros((*K.shape[:-n], *sizes))
+    out[(..., *[slice(None, None, d) for d in dilation])] = K
     return out
     ### END SOLUTION
 
 # %% test id=test_dilate_kernel points=2
-F = check.torch_reference()
-
-
-def check_dilate(K, d):
-    # zero insertion is a transposed convolution of K with a 1x1 kernel of ones and stride d
-    ones = torch.ones(1, 1, 1, 1, dtype=K.dtype, device=K.device)
-    flat = K.reshape(-1, 1, *K.shape[-2:])
-    expected = F.conv_transpose2d(flat, ones, stride=d).reshape(*K.shape[:-2], *([d * (s - 1) + 1 for s in K.shape[-2:]]))
-    check.check_function(dilate_kernel, (K, d), {}, expected, fname="dilate_kernel",
-                         shape_hint="a dilated kernel spans d*(k - 1) + 1 pixels per axis")
-
-
-check_dilate(torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=torch.float64, device=device), 2)
-check_dilate(check.randn(2, 3, 3, 2, seed=1, device=device), 3)
+practice.check_dilate_kernel(dilate_kernel, torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=torch.float64, device=device), (2, 2))
+practice.check_dilate_kernel(dilate_kernel, check.randn(2, 3, 3, 2, seed=1, device=device), (3, 2))
+practice.check_dilate_kernel(dilate_kernel, check.randn(2, 1, 4, seed=2, device=device), (2,))  # 1D
+practice.check_dilate_kernel(dilate_kernel, check.randn(1, 2, 2, 3, 2, seed=3, device=device), (1, 2, 3))  # 3D
 ### BEGIN HIDDEN TESTS
-F = check.torch_reference()
-for seed, (shape, d) in enumerate([((3, 3), 1), ((1, 4), 2), ((4, 2, 2, 3), 4)]):
-    check_dilate(check.randn(*shape, seed=10 + seed, device=device), d)
+sys.modules.pop("convlib.check_practice", None)
+practice = importlib.import_module("convlib.check_practice")
+for seed, (shape, d) in enumerate([((3, 3), (1, 1)), ((1, 4), (1, 2)), ((4, 2, 2, 3), (4, 1)), ((5,), (3,)), ((2, 2, 3, 2, 2), (2, 3, 1))]):
+    practice.check_dilate_kernel(dilate_kernel, check.randn(*shape, seed=10 + seed, device=device), d)
 ### END HIDDEN TESTS
 
 # %% markdown id=md_dilated_conv
-# ## 3. Dilated convolution by strided slicing (3 points)
+# ## 3. Dilated convolution over the kernel taps (3 points)
 #
-# Write `conv2d_dilated(X, K, dilation)` for `X: (N, C_in, H, W)`, `K: (C_out, C_in, kh, kw)`, no
-# padding, stride 1, `dilation` an int: the window at output `(i, j)` is the strided slice
-# `X[:, :, i : i + d*(kh-1) + 1 : d, j : j + d*(kw-1) + 1 : d]`. It must equal
-# `torch.nn.functional.conv2d(X, K, dilation=dilation)`.
+# The chapter's dilated convolution loops over output positions and reads each window as a strided
+# slice. Turn it around: write `conv2d_dilated(X, K, dilation=1, stride=1, padding=0)` for
+# `X: (N, C_in, H, W)`, `K: (C_out, C_in, kh, kw)` and int arguments, equal to
+# `torch.nn.functional.conv2d(X, K, stride=stride, padding=padding, dilation=dilation)`, with **no
+# Python loop over output positions**. Loop over the `kh * kw` taps instead: tap `(a, b)` reads, for
+# all outputs at once, the padded input at rows `a*dilation + i*stride` for `i = 0 ... H_out - 1`,
+# which is a single slice with start `a*dilation` and step `stride`; contract its channels with
+# `K[:, :, a, b]` (`torch.einsum`) and add. Dilation decides where a tap starts, stride how far
+# apart consecutive outputs read. The check counts your lines of Python on a small and on a large
+# input.
 
 # %% solution id=conv2d_dilated
-def conv2d_dilated(X: torch.Tensor, K: torch.Tensor, dilation: int = 1) -> torch.Tensor:
-    """X: (N, C_in, H, W), K: (C_out, C_in, kh, kw) -> (N, C_out, H - d*(kh-1), W - d*(kw-1))."""
+def conv2d_dilated(X: torch.Tensor, K: torch.Tensor, dilation: int = 1, stride: int = 1, padding: int = 0) -> torch.Tensor:
+    """X: (N, C_in, H, W), K: (C_out, C_in, kh, kw) -> (N, C_out, H_out, W_out)."""
     ### BEGIN SOLUTION
-    d = dilation
-    C_out, C_in, kh, kw = K.shape
-    span_h, span_w = d * (kh - 1) + 1, d * (kw - 1) + 1
-    H_out, W_out = X.shape[2] - span_h + 1, X.shape[3] - span_w + 1
-    Y = X.new_zeros((X.shape[0], C_out, H_out, W_out))
-    for i in range(H_out):
-        for j in range(W_out):
-            window = X[:, :, i : i + span_h : d, j : j + span_w : d]  # (N, C_in, kh, kw)
-            Y[:, :, i, j] = torch.einsum("nchw,ochw->no", window, K)
+    d, s, p = dilation, stride, padding
+    N, C_in, H, W = X.shape
+    C_out, _, kh, kw = K.shape
+    Xp = X.new_zeros((N, C_in, H + 2 * p, W + 2 * p))
+    Xp[:, :, p : p + H, p : p + W] = X
+    H_out = (H + 2 * p - d * (kh - 1) - 1) // s + 1
+    W_out = (W + 2 * p - d * (kw - 1) - 1) // s + 1
+    Y = X.new_zeros((N, C_out, H_out, W_out))
+    for a in range(kh):
+        for b in range(kw):
+            tap = Xp[:, :, a * d : a * d + (H_out - 1) * s + 1 : s, b * d : b * d + (W_out - 1) * s + 1 : s]
+            Y += torch.einsum("nchw,oc->nohw", tap, K[:, :, a, b])
     return Y
     ### END SOLUTION
 
 # %% test id=test_conv2d_dilated points=3
 X = check.randn(1, 2, 7, 7, seed=2, device=device)
-check.check_conv2d(conv2d_dilated, X, check.randn(3, 2, 3, 3, seed=3, device=device), dilation=2, fname="conv2d_dilated")
-check.check_conv2d(conv2d_dilated, X, check.randn(1, 2, 2, 2, seed=4, device=device), dilation=1, fname="conv2d_dilated")
+practice.check_conv2d_dilated_taps(conv2d_dilated, X, check.randn(3, 2, 3, 3, seed=3, device=device), dilation=2)
+practice.check_conv2d_dilated_taps(conv2d_dilated, X, check.randn(1, 2, 2, 2, seed=4, device=device), dilation=1)
+practice.check_conv2d_dilated_taps(conv2d_dilated, X, check.randn(3, 2, 3, 3, seed=3, device=device), dilation=2, stride=3, padding=2)
 ### BEGIN HIDDEN TESTS
-for seed, (xs, ks, d) in enumerate([((2, 3, 9, 8), (2, 3, 3, 2), 3), ((1, 1, 6, 6), (1, 1, 2, 2), 5), ((1, 2, 8, 9), (4, 2, 3, 3), 2)]):
-    check.check_conv2d(conv2d_dilated, check.randn(*xs, seed=20 + seed, device=device), check.randn(*ks, seed=30 + seed, device=device), dilation=d, fname="conv2d_dilated")
+sys.modules.pop("convlib.check_practice", None)
+practice = importlib.import_module("convlib.check_practice")
+for seed, (xs, ks, d, s, p) in enumerate([((2, 3, 9, 8), (2, 3, 3, 2), 3, 1, 0), ((1, 1, 6, 6), (1, 1, 2, 2), 5, 1, 0), ((1, 2, 8, 9), (4, 2, 3, 3), 2, 2, 1), ((2, 1, 7, 6), (2, 1, 2, 3), 1, 2, 3)]):
+    practice.check_conv2d_dilated_taps(conv2d_dilated, check.randn(*xs, seed=20 + seed, device=device), check.randn(*ks, seed=30 + seed, device=device), dilation=d, stride=s, padding=p)
 ### END HIDDEN TESTS
 
 # %% markdown id=md_receptive_field

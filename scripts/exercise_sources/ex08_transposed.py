@@ -12,6 +12,11 @@
 # - Return tensors on the input's device and dtype: `X.new_zeros(shape)` creates one.
 # - Before submitting, run **Kernel > Restart & Run All**, or in a terminal
 #   `nbgrader validate ex08_transposed.ipynb`.
+#
+# The chapter prints the output-size formula, a one-channel convolution matrix and transposed
+# convolutions that loop over input pixels. Here you invert the size formula, build the matrix of a
+# multi-channel convolution without a loop over outputs, apply its transpose to a batch, and run
+# the transposed convolution as a loop over kernel taps.
 
 # %% parameters id=parameters
 device = "cpu"
@@ -20,144 +25,170 @@ device = "cpu"
 import torch
 
 import convlib.check as check
+import convlib.check_practice as practice
 
 # The environment variable CONVLIB_DEVICE (e.g. "cuda"), if set, wins over the parameter above.
 device = check.device(device)
 
 # %% markdown id=md_output_size
-# ## 1. Output size of a transposed convolution (1 point)
+# ## 1. Which output_padding? (1 point)
 #
-# A transposed convolution maps an input of length `size` back to the length that a convolution
-# with the same `kernel_size`, `stride`, `padding` would have turned into `size`:
+# The chapter derives the output size of a transposed convolution,
 #
-# $$\text{out} = (\text{size} - 1)\,\text{stride} - 2\,\text{padding} + (\text{kernel\_size} - 1) + \text{output\_padding} + 1 .$$
+# $$\text{out} = (\text{size} - 1)\,\text{stride} - 2\,\text{padding} + \text{dilation}\,(\text{kernel\_size} - 1) + \text{output\_padding} + 1 ,$$
 #
-# `output_padding` resolves the ambiguity when several input sizes give the same output with
-# `stride > 1`. Example: a 2x2 input, 3x3 kernel, stride 2 gives 5x5.
+# where `output_padding` resolves the ambiguity of a strided convolution: with stride 2, inputs of
+# 7 and 8 pixels both give 4 outputs, so going back from 4 needs to be told which. In a decoder
+# (U-Net, an autoencoder) you know the size you want back, the size of the matching encoder layer.
+# Write the inverse, `conv_transpose_output_padding(size, target, kernel_size, stride=1,
+# padding=0, dilation=1)`: the `output_padding` that makes the transposed convolution return
+# `target`, or `-1` if no allowed value does (PyTorch only accepts
+# `0 <= output_padding < max(stride, dilation)`). Example: size 4, kernel 3, stride 2, padding 1
+# gives 7 with output_padding 0 and 8 with 1; a target of 9 is impossible.
 
-# %% solution id=conv_transpose_output_size
-def conv_transpose_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0, output_padding: int = 0) -> int:
-    """Length of a transposed convolution's output along one axis."""
+# %% solution id=conv_transpose_output_padding
+def conv_transpose_output_padding(size: int, target: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
+    """The output_padding that makes a transposed convolution return `target` pixels, or -1."""
     ### BEGIN SOLUTION
-    return (size - 1) * stride - 2 * padding + (kernel_size - 1) + output_padding + 1
+    without = (size - 1) * stride - 2 * padding + dilation * (kernel_size - 1) + 1
+    a = target - without
+    return a if 0 <= a < max(stride, dilation) else -1
     ### END SOLUTION
 
-# %% test id=test_conv_transpose_output_size points=1
-check.check_transpose_output_size(conv_transpose_output_size, 2, 3, stride=2)
-check.check_transpose_output_size(conv_transpose_output_size, 2, 3)
+# %% test id=test_conv_transpose_output_padding points=1
+practice.check_output_padding(conv_transpose_output_padding, 4, 7, 3, stride=2, padding=1)
+practice.check_output_padding(conv_transpose_output_padding, 4, 8, 3, stride=2, padding=1)
+practice.check_output_padding(conv_transpose_output_padding, 4, 9, 3, stride=2, padding=1)  # impossible: -1
 ### BEGIN HIDDEN TESTS
-for size, k, s, p, op in [(1, 1, 1, 0, 0), (4, 4, 2, 1, 0), (5, 3, 3, 1, 2), (7, 5, 2, 2, 1)]:
-    check.check_transpose_output_size(conv_transpose_output_size, size, k, stride=s, padding=p, output_padding=op)
+sys.modules.pop("convlib.check_practice", None)
+practice = importlib.import_module("convlib.check_practice")
+for size, target, k, s, p, d in [(1, 1, 1, 1, 0, 1), (5, 5, 3, 1, 1, 1), (5, 6, 3, 1, 1, 1), (3, 11, 4, 3, 1, 1), (3, 12, 4, 3, 1, 1), (3, 9, 2, 4, 0, 1), (6, 13, 3, 1, 0, 3), (4, 5, 3, 2, 1, 1)]:
+    practice.check_output_padding(conv_transpose_output_padding, size, target, k, stride=s, padding=p, dilation=d)
 ### END HIDDEN TESTS
 
 # %% markdown id=md_conv_matrix
-# ## 2. A convolution is a matrix (3 points)
+# ## 2. The matrix of a convolution with channels, built without a loop over outputs (3 points)
 #
-# Flatten a `(h, w)` input row by row into a vector of length `h*w`. A (valid, stride 1)
-# cross-correlation with a `(kh, kw)` kernel is then a matrix product `Y.flatten() = C @ X.flatten()`
-# where `C` has one row per output pixel and one column per input pixel; row `r` holds the kernel's
-# values at the input positions that output pixel `r` reads, and zeros elsewhere (it is sparse).
-# Write `conv_matrix(K, input_size)`. For a 4x4 input and a 3x3 kernel, `C` is 4x16.
+# Flatten an input `X: (C_in, H, W)` into a vector of length `C_in*H*W` (channel first, then rows,
+# then columns) and the output `(C_out, H', W')` likewise. A convolution is then a matrix product
+# `Y.flatten() = C @ X.flatten()`. The chapter builds `C` for one channel with a loop over the
+# output positions. Write `conv_matrix(K, input_size, stride=1, padding=0, dilation=1)` for a
+# weight `K: (C_out, C_in, kh, kw)` and int arguments, returning the
+# `(C_out*H'*W', C_in*H*W)` matrix of `F.conv2d(X[None], K, stride=stride, padding=padding,
+# dilation=dilation)`, with **no Python loop over output positions**: loop over the `kh * kw` taps
+# only. For tap `(a, b)`, output position `(i, j)` reads input pixel
+# `(i*stride + a*dilation - padding, j*stride + b*dilation - padding)`; build these with
+# `torch.arange` for all `(i, j)` at once, keep those that fall inside the image (taps on the zero
+# padding multiply nothing: no column), and write `K[:, :, a, b]` into all of them with one indexed
+# assignment. Hint: allocate `C` as `(C_out, H', W', C_in, H, W)` (or in an order where the indexed
+# axes come first) and reshape at the end.
 
 # %% solution id=conv_matrix
-def conv_matrix(K: torch.Tensor, input_size: tuple[int, int]) -> torch.Tensor:
-    """K: (kh, kw), input_size (h, w) -> C: ((h-kh+1)*(w-kw+1), h*w)."""
+def conv_matrix(K: torch.Tensor, input_size: tuple[int, int], stride: int = 1, padding: int = 0, dilation: int = 1) -> torch.Tensor:
+    """K: (C_out, C_in, kh, kw), input_size (H, W) -> C: (C_out*H'*W', C_in*H*W)."""
     ### BEGIN SOLUTION
-    kh, kw = K.shape
-    h, w = input_size
-    oh, ow = h - kh + 1, w - kw + 1
-    C = K.new_zeros((oh * ow, h * w))
-    for i in range(oh):
-        for j in range(ow):
-            row = C[i * ow + j].reshape(h, w)  # a view: writing to it writes into C
-            row[i : i + kh, j : j + kw] = K
-    return C
+    C_out, C_in, kh, kw = K.shape
+    H, W = input_size
+    s, p, d = stride, padding, dilation
+    H_out = (H + 2 * p - d * (kh - 1) - 1) // s + 1
+    W_out = (W + 2 * p - d * (kw - 1) - 1) // s + 1
+    C = K.new_zeros((H_out, W_out, H, W, C_out, C_in))  # the indexed axes first
+    i = torch.arange(H_out, device=K.device)[:, None].expand(H_out, W_out)
+    j = torch.arange(W_out, device=K.device)[None, :].expand(H_out, W_out)
+    for a in range(kh):
+        for b in range(kw):
+            h, w = i * s + a * d - p, j * s + b * d - p
+            inside = (h >= 0) & (h < H) & (w >= 0) & (w < W)
+            C[i[inside], j[inside], h[inside], w[inside]] = K[:, :, a, b]
+    return C.permute(4, 0, 1, 5, 2, 3).reshape(C_out * H_out * W_out, C_in * H * W)
     ### END SOLUTION
 
 # %% test id=test_conv_matrix points=3
-check.check_conv_matrix(conv_matrix, torch.arange(1.0, 10.0, dtype=torch.float64, device=device).reshape(3, 3), (4, 4))
-check.check_conv_matrix(conv_matrix, check.randn(2, 3, seed=1, device=device), (3, 5))
+practice.check_conv_matrix_channels(conv_matrix, torch.arange(1.0, 10.0, dtype=torch.float64, device=device).reshape(1, 1, 3, 3), (4, 4))
+practice.check_conv_matrix_channels(conv_matrix, check.randn(2, 3, 2, 3, seed=1, device=device), (3, 5))
+practice.check_conv_matrix_channels(conv_matrix, check.randn(2, 2, 3, 3, seed=2, device=device), (5, 4), stride=2, padding=1, dilation=1)
 ### BEGIN HIDDEN TESTS
-for seed, (ks, size) in enumerate([((1, 1), (2, 2)), ((3, 2), (5, 4)), ((4, 4), (4, 6))]):
-    check.check_conv_matrix(conv_matrix, check.randn(*ks, seed=10 + seed, device=device), size)
+sys.modules.pop("convlib.check_practice", None)
+practice = importlib.import_module("convlib.check_practice")
+for seed, (ks, size, s, p, d) in enumerate([((1, 1, 1, 1), (2, 2), 1, 0, 1), ((3, 2, 3, 2), (5, 4), 1, 2, 1), ((2, 1, 2, 2), (6, 6), 2, 0, 2), ((1, 3, 3, 3), (4, 5), 3, 1, 1)]):
+    practice.check_conv_matrix_channels(conv_matrix, check.randn(*ks, seed=10 + seed, device=device), size, stride=s, padding=p, dilation=d)
 ### END HIDDEN TESTS
 
 # %% markdown id=md_via_matrix
-# ## 3. The transposed convolution is multiplication by C^T (3 points)
+# ## 3. The transposed convolution is multiplication by C^T, with channels (3 points)
 #
-# `C` maps a 4x4 input to a 2x2 output; `C^T` (16x4) maps a 2x2 grid back to 4x4. Write
-# `conv_transpose_via_matrix(X, K)` for `X: (h, w)` and `K: (kh, kw)`: build `C` for the
-# `(h + kh - 1, w + kw - 1)` output size with your `conv_matrix`, multiply the flattened `X` by
-# `C.T` and reshape. It must equal `torch.nn.functional.conv_transpose2d` (stride 1, no padding).
-# Note that this restores the shape, not the values: a transposed convolution is not an inverse.
+# A transposed convolution with weight `K: (C_in, C_out, kh, kw)` is the transpose of the
+# convolution whose weight is that same `K` (read as `(out_channels, in_channels, kh, kw)`: it maps
+# `C_out` channels to `C_in`). Write `conv_transpose_via_matrix(X, K, stride=1, padding=0,
+# output_padding=0)` for a batch `X: (N, C_in, H, W)`, equal to
+# `torch.nn.functional.conv_transpose2d(X, K, stride=stride, padding=padding,
+# output_padding=output_padding)`: compute the output size `(H_t, W_t)` (task 1's formula), build
+# `C` with your `conv_matrix(K, (H_t, W_t), stride, padding)` (a convolution that maps
+# `(C_out, H_t, W_t)` back to `(C_in, H, W)`), and multiply every image's flattened `X` by `C^T`
+# (one product for the whole batch: `X.reshape(N, -1) @ C`). Note that this restores the shape,
+# not the values: a transposed convolution is not an inverse.
 
 # %% solution id=conv_transpose_via_matrix
-def conv_transpose_via_matrix(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
-    """X: (h, w), K: (kh, kw) -> Y: (h + kh - 1, w + kw - 1) = (C^T @ X.flatten()) reshaped."""
-    ### BEGIN SOLUTION
-    out_h, out_w = X.shape[0] + K.shape[0] - 1, X.shape[1] + K.shape[1] - 1
-    C = conv_matrix(K, (out_h, out_w))
-    return (C.T @ X.reshape(-1)).reshape(out_h, out_w)
-    ### END SOLUTION
-
-# %% test id=test_conv_transpose_via_matrix points=3
-F = check.torch_reference()
-
-
-def check_via_matrix(X, K):
-    reference = lambda K: F.conv_transpose2d(X[None, None], K[None, None])[0, 0]
-    check.check_function(
-        conv_transpose_via_matrix, (X, K), {}, reference(K), fname="conv_transpose_via_matrix",
-        shape_hint="the output is (h + kh - 1, w + kw - 1): build C for that input size and use C.T",
-        variants=[
-            ("your output equals torch's with the kernel flipped: multiply by C^T, do not flip K", lambda: reference(K.flip(-1, -2))),
-            ("you applied C (a convolution), not C^T", lambda: F.conv2d(X[None, None], K[None, None])[0, 0]),
-        ],
-    )
-
-
-check_via_matrix(check.randn(2, 2, seed=2, device=device), check.randn(3, 3, seed=3, device=device))
-### BEGIN HIDDEN TESTS
-F = check.torch_reference()
-for seed, (xs, ks) in enumerate([((1, 1), (2, 2)), ((3, 2), (2, 3)), ((4, 4), (1, 1))]):
-    check_via_matrix(check.randn(*xs, seed=20 + seed, device=device), check.randn(*ks, seed=30 + seed, device=device))
-### END HIDDEN TESTS
-
-# %% markdown id=md_conv_transpose2d
-# ## 4. The full transposed convolution (5 points)
-#
-# Write `conv_transpose2d(X, K, stride=1, padding=0)` for `X: (N, C_in, H, W)` and
-# `K: (C_in, C_out, kh, kw)` (note the order: the transpose of a convolution from `C_out` to `C_in`
-# channels), equal to `torch.nn.functional.conv_transpose2d(X, K, stride=stride, padding=padding)`
-# with int `stride`, `padding`. Two equivalent ways:
-#
-# - *scatter*: every input pixel `X[n, c, i, j]` adds `X[n, c, i, j] * K[c]` into the full output at
-#   rows `i*stride ...`, columns `j*stride ...`; then crop `padding` pixels from every border;
-# - *zero insertion*: put `stride - 1` zeros between input pixels, pad by `kh - 1 - padding`, and
-#   cross-correlate with the kernel rotated by 180 degrees (and its channel axes swapped).
-
-# %% solution id=conv_transpose2d
-def conv_transpose2d(X: torch.Tensor, K: torch.Tensor, stride: int = 1, padding: int = 0) -> torch.Tensor:
-    """X: (N, C_in, H, W), K: (C_in, C_out, kh, kw) -> (N, C_out, (H-1)*stride - 2*padding + kh, ...)."""
+def conv_transpose_via_matrix(X: torch.Tensor, K: torch.Tensor, stride: int = 1, padding: int = 0, output_padding: int = 0) -> torch.Tensor:
+    """X: (N, C_in, H, W), K: (C_in, C_out, kh, kw) -> Y: (N, C_out, H_t, W_t) = C^T X per image."""
     ### BEGIN SOLUTION
     N, C_in, H, W = X.shape
     _, C_out, kh, kw = K.shape
-    full = X.new_zeros((N, C_out, (H - 1) * stride + kh, (W - 1) * stride + kw))
-    for i in range(H):
-        for j in range(W):
-            # (N, C_in) x (C_in, C_out, kh, kw) -> (N, C_out, kh, kw)
-            patch = torch.einsum("nc,cokl->nokl", X[:, :, i, j], K)
-            full[:, :, i * stride : i * stride + kh, j * stride : j * stride + kw] += patch
-    return full[:, :, padding : full.shape[2] - padding, padding : full.shape[3] - padding]
+    H_t = (H - 1) * stride - 2 * padding + kh + output_padding
+    W_t = (W - 1) * stride - 2 * padding + kw + output_padding
+    C = conv_matrix(K, (H_t, W_t), stride, padding)  # (C_in*H*W, C_out*H_t*W_t)
+    return (X.reshape(N, -1) @ C).reshape(N, C_out, H_t, W_t)
+    ### END SOLUTION
+
+# %% test id=test_conv_transpose_via_matrix points=3
+X = check.randn(2, 2, 2, 3, seed=2, device=device)
+K = check.randn(2, 3, 3, 3, seed=3, device=device)
+check.check_conv_transpose2d(conv_transpose_via_matrix, X, K, fname="conv_transpose_via_matrix")
+check.check_conv_transpose2d(conv_transpose_via_matrix, X, K, stride=2, padding=1, output_padding=1, fname="conv_transpose_via_matrix")
+### BEGIN HIDDEN TESTS
+for seed, (xs, ks, s, p, op) in enumerate([((1, 1, 1, 1), (1, 1, 2, 2), 1, 0, 0), ((1, 3, 3, 2), (3, 2, 2, 3), 3, 1, 2), ((2, 1, 4, 4), (1, 1, 1, 1), 2, 0, 1)]):
+    check.check_conv_transpose2d(conv_transpose_via_matrix, check.randn(*xs, seed=20 + seed, device=device), check.randn(*ks, seed=30 + seed, device=device), stride=s, padding=p, output_padding=op, fname="conv_transpose_via_matrix")
+### END HIDDEN TESTS
+
+# %% markdown id=md_conv_transpose2d
+# ## 4. The transposed convolution over the kernel taps (5 points)
+#
+# The chapter's `conv_transpose2d` scatters one input pixel at a time, and the zero-insertion view
+# builds a grid that is mostly zeros. Write `conv_transpose2d(X, K, stride=1, padding=0,
+# output_padding=0, dilation=1)` for `X: (N, C_in, H, W)`, `K: (C_in, C_out, kh, kw)` and int
+# arguments, equal to `torch.nn.functional.conv_transpose2d`, with **no Python loop over input
+# positions** (nor channels): loop over the `kh * kw` taps. Tap `(a, b)` sends input pixel `(i, j)`
+# to full-output pixel `(i*stride + a*dilation, j*stride + b*dilation)`, so for all inputs at once
+# it adds `X` contracted with `K[:, :, a, b]` (`torch.einsum("nchw,co->nohw", ...)`) onto the slice
+# with start `a*dilation` and step `stride`. Allocate the full output with `output_padding` extra
+# rows and columns at the bottom and right, then crop `padding` from every side. The check counts
+# your lines of Python on a small and on a large input.
+
+# %% solution id=conv_transpose2d
+def conv_transpose2d(X: torch.Tensor, K: torch.Tensor, stride: int = 1, padding: int = 0, output_padding: int = 0, dilation: int = 1) -> torch.Tensor:
+    """X: (N, C_in, H, W), K: (C_in, C_out, kh, kw) -> (N, C_out, (H-1)*s - 2*p + d*(kh-1) + op + 1, ...)."""
+    ### BEGIN SOLUTION
+    s, p, op, d = stride, padding, output_padding, dilation
+    N, C_in, H, W = X.shape
+    _, C_out, kh, kw = K.shape
+    H_full = (H - 1) * s + d * (kh - 1) + 1 + op
+    W_full = (W - 1) * s + d * (kw - 1) + 1 + op
+    Y = X.new_zeros((N, C_out, H_full, W_full))
+    for a in range(kh):
+        for b in range(kw):
+            Y[:, :, a * d : a * d + (H - 1) * s + 1 : s, b * d : b * d + (W - 1) * s + 1 : s] += torch.einsum("nchw,co->nohw", X, K[:, :, a, b])
+    return Y[:, :, p : H_full - p, p : W_full - p]
     ### END SOLUTION
 
 # %% test id=test_conv_transpose2d points=5
 X = check.randn(1, 2, 3, 3, seed=4, device=device)
 K = check.randn(2, 3, 3, 3, seed=5, device=device)
-check.check_conv_transpose2d(conv_transpose2d, X, K)
-check.check_conv_transpose2d(conv_transpose2d, X, K, stride=2)
-check.check_conv_transpose2d(conv_transpose2d, X, K, stride=2, padding=1)
+practice.check_conv_transpose2d_taps(conv_transpose2d, X, K)
+practice.check_conv_transpose2d_taps(conv_transpose2d, X, K, stride=2)
+practice.check_conv_transpose2d_taps(conv_transpose2d, X, K, stride=2, padding=1, output_padding=1, dilation=2)
 ### BEGIN HIDDEN TESTS
-for seed, (xs, ks, s, p) in enumerate([((2, 1, 2, 2), (1, 1, 3, 3), 2, 0), ((1, 3, 4, 3), (3, 2, 2, 4), 3, 1), ((2, 2, 5, 5), (2, 4, 4, 4), 2, 1), ((1, 1, 1, 1), (1, 2, 2, 2), 1, 0)]):
-    check.check_conv_transpose2d(conv_transpose2d, check.randn(*xs, seed=40 + seed, device=device), check.randn(*ks, seed=50 + seed, device=device), stride=s, padding=p)
+sys.modules.pop("convlib.check_practice", None)
+practice = importlib.import_module("convlib.check_practice")
+for seed, (xs, ks, s, p, op, d) in enumerate([((2, 1, 2, 2), (1, 1, 3, 3), 2, 0, 0, 1), ((1, 3, 4, 3), (3, 2, 2, 4), 3, 1, 2, 1), ((2, 2, 5, 5), (2, 4, 4, 4), 2, 1, 0, 2), ((1, 1, 1, 1), (1, 2, 2, 2), 1, 0, 0, 1), ((1, 2, 3, 4), (2, 2, 3, 2), 1, 2, 1, 3)]):
+    practice.check_conv_transpose2d_taps(conv_transpose2d, check.randn(*xs, seed=40 + seed, device=device), check.randn(*ks, seed=50 + seed, device=device), stride=s, padding=p, output_padding=op, dilation=d)
 ### END HIDDEN TESTS
