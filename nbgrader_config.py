@@ -40,6 +40,13 @@ c.CourseDirectory.course_id = "convolutions-from-scratch"
 
 # Due dates (read by nbgrader and by the grading runner) and the late penalty, e.g.:
 # c.CourseGrading.due_dates = {"ex01_cross_correlation": "2026-10-01 23:59:00 UTC"}
+# The runner (tools/grading) writes each due date into the gradebook, takes the submission time
+# from the student's timestamp.txt and applies nbgrader's late-penalty plugin, so formgrader and
+# `nbgrader export` show time, due date and penalty. nbgrader's plugin: "none" or "zero";
+# tools.grading.late.PercentPerDay takes a share of the score per started day late:
+# c.LateSubmissionPlugin.penalty_method = "zero"
+# c.AssignLatePenalties.plugin_class = "tools.grading.late.PercentPerDay"
+# c.PercentPerDay.percent = 10.0
 
 # The checks' messages are written one idea per line; show whole lines when validating from here.
 c.Validator.width = 120
