@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, cast
 
 import pytest
@@ -108,7 +109,7 @@ def test_float32(device: str) -> None:
         (lambda: zero_insert(torch.ones(3, 3), 0), ValueError, "stride must be positive"),
     ],
 )
-def test_bad_arguments(call, error, match) -> None:  # type: ignore[no-untyped-def]
+def test_bad_arguments(call: Callable[[], object], error: type[Exception], match: str) -> None:
     with pytest.raises(error, match=match):
         call()
 

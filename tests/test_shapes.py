@@ -31,10 +31,10 @@ GRID = list(
 )  # size, kernel_size, stride, padding, dilation
 
 
-def torch_size(fn: object, *args: object, **kwargs: object) -> int | None:
+def torch_size(fn: Callable[..., torch.Tensor], *args: object, **kwargs: object) -> int | None:
     """Output length torch produces, or None where torch rejects the call."""
     try:
-        return int(fn(*args, **kwargs).shape[-1])  # type: ignore[operator]
+        return int(fn(*args, **kwargs).shape[-1])
     except RuntimeError:
         return None
 

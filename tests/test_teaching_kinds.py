@@ -237,7 +237,7 @@ def test_dilated_equals_library(
         return
     X = torch.randn(1, 2 * groups, size, size, dtype=F64)
     K = torch.randn(2, 2, k, k, dtype=F64)
-    args = {"stride": stride, "padding": padding, "dilation": d}
+    args: dict[str, Any] = {"stride": stride, "padding": padding, "dilation": d}
     expected = convlib.conv2d(X, K, groups=groups, **args)
     ours = conv2d_dilated(X, K, None, (stride, stride), (padding, padding), d, groups)
     torch.testing.assert_close(ours, expected, **TOL)
@@ -308,7 +308,12 @@ def test_conv_matrix_is_differentiable_in_K() -> None:
 def test_conv_transpose2d_matches_torch(device: str) -> None:
     X, K, b = _rand(2, 4, 3, 4, device=device), _rand(4, 3, 3, 2, device=device), _rand(6)
     b = b.detach().to(device).requires_grad_(True)
-    args = {"stride": (2, 3), "padding": (1, 0), "output_padding": (1, 2), "groups": 2}
+    args: dict[str, Any] = {
+        "stride": (2, 3),
+        "padding": (1, 0),
+        "output_padding": (1, 2),
+        "groups": 2,
+    }
     expected = F.conv_transpose2d(X, K, b, dilation=(2, 1), **args)
     _same_grads(conv_transpose2d(X, K, b, dilation=(2, 1), **args), expected, [X, K, b])
     Z, K2 = _rand(3, 2, device=device), _rand(3, 3, device=device)
@@ -357,13 +362,13 @@ def test_conv_transpose2d_equals_library_and_torch(
     X = torch.randn(N, groups * per_in, H, W, dtype=F64)
     K = torch.randn(groups * per_in, per_out, *k, dtype=F64)
     b = torch.randn(groups * per_out, dtype=F64)
-    args = {
+    args: dict[str, Any] = {
         "stride": stride,
         "padding": padding,
         "output_padding": output_padding,
         "groups": groups,
         "dilation": dilation,
     }
-    ours = conv_transpose2d(X, K, b, **args)  # type: ignore[arg-type]
+    ours = conv_transpose2d(X, K, b, **args)
     torch.testing.assert_close(ours, convlib.conv_transpose2d(X, K, b, **args), **TOL)
     torch.testing.assert_close(ours, F.conv_transpose2d(X, K, b, **args), **TOL)
