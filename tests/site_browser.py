@@ -20,8 +20,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
+
+if TYPE_CHECKING:  # playwright is imported where a browser is launched, not at collection
+    from playwright.async_api import ViewportSize
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "_build" / "html"
@@ -45,10 +48,10 @@ CHROMIUM_ARGS = [
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
 ]
 
-DESKTOP = {"width": 1366, "height": 900}
+DESKTOP: ViewportSize = {"width": 1366, "height": 900}
 CONCURRENT_TABS = 3
 SCREENSHOT_MAX_HEIGHT = 6000  # px: a long chapter's first screens are enough for a reviewer
-PHONE = {"width": 390, "height": 844}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 # Runs in the page after load: waits for MathJax, forces lazy images to load, then reports.
 INSPECT_JS = r"""

@@ -29,7 +29,7 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -296,7 +296,7 @@ def run_session(chromium: str, site: Path) -> dict[str, Any]:
         host = urlsplit(base).netloc
         browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
         try:
-            desktop = browser.new_context(viewport=cast(Any, DESKTOP), service_workers="block")
+            desktop = browser.new_context(viewport=DESKTOP, service_workers="block")
             page = desktop.new_page()
             _watch(page, seen, host)
             page.goto(f"{base}/{PAGE}", wait_until="load")
@@ -332,7 +332,7 @@ def run_session(chromium: str, site: Path) -> dict[str, Any]:
             record["hover_info"] = page.locator("[data-role=focus-info]").first.text_content()
 
             phone = browser.new_context(
-                viewport=cast(Any, PHONE), is_mobile=True, has_touch=True, service_workers="block"
+                viewport=PHONE, is_mobile=True, has_touch=True, service_workers="block"
             )
             mobile = phone.new_page()
             _watch(mobile, seen, host)

@@ -14,8 +14,9 @@ import json
 import re
 import traceback
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 import nbformat
@@ -79,7 +80,7 @@ def chromium() -> str:
 
 
 @pytest.fixture(scope="session")
-def server(built_site: Path):  # type: ignore[no-untyped-def]
+def server(built_site: Path) -> Iterator[str]:
     with serve(built_site) as base:
         yield base
 
@@ -137,7 +138,9 @@ def _ids_of(target: Path, record: dict[str, Any], site: Path) -> set[str]:
         from bs4 import BeautifulSoup
 
         soup = BeautifulSoup(target.read_text(encoding="utf-8"), "html.parser")
-        _ids_cache[target] = {el.get("id") or el.get("name") for el in soup.select("[id], a[name]")}
+        # id and name are single-valued attributes: strings (bs4 types get() more widely)
+        elements = soup.select("[id], a[name]")
+        _ids_cache[target] = {cast(str, el.get("id") or el.get("name")) for el in elements}
     return _ids_cache[target]
 
 
@@ -286,7 +289,7 @@ def test_mathjax_is_served_by_the_site(built_site: Path) -> None:
 def test_landing_page(record: dict[str, Any], built_site: Path) -> None:
     """What the course is, who it is for, prerequisites, the two commands, one animation."""
     from bs4 import BeautifulSoup
-    from PIL import Image
+    from PIL import GifImagePlugin, Image
 
     soup = BeautifulSoup(
         (built_site / "book/intro.html").read_text(encoding="utf-8"), "html.parser"
@@ -316,7 +319,9 @@ def test_landing_page(record: dict[str, Any], built_site: Path) -> None:
     ]  # fmt: skip
     assert gifs, "the landing page shows no animation (an inline GIF)"
     assert all(img["ok"] and img["width"] > 0 for img in gifs)
-    frames = Image.open(io.BytesIO(base64.b64decode(gifs[0]["src"].split(",", 1)[1]))).n_frames
+    gif = Image.open(io.BytesIO(base64.b64decode(gifs[0]["src"].split(",", 1)[1])))
+    assert isinstance(gif, GifImagePlugin.GifImageFile)  # narrows the type: n_frames
+    frames = gif.n_frames
     assert frames > 1, "the landing page's GIF is a still image"
 
 
