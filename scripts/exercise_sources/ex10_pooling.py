@@ -12,6 +12,10 @@
 # - Return tensors on the input's device and dtype: `X.new_zeros(shape)` creates one.
 # - Before submitting, run **Kernel > Restart & Run All**, or in a terminal
 #   `nbgrader validate ex10_pooling.ipynb`.
+#
+# The chapter prints max and average pooling as loops over output positions, without `dilation`,
+# `ceil_mode` or `count_include_pad=False`, and adaptive pooling as a loop over bins. Here you add
+# those arguments, and write every pooling as a loop over the window's taps or with no loop at all.
 
 # %% parameters id=parameters
 device = "cpu"
@@ -59,49 +63,66 @@ for size, k, s, p, ceil in [(7, 3, None, 0, False), (7, 3, None, 1, True), (6, 2
 ### END HIDDEN TESTS
 
 # %% markdown id=md_max_pool
-# ## 2. Max pooling (3 points)
+# ## 2. Max pooling with dilation and ceil_mode, over the taps (3 points)
 #
-# Write `max_pool2d(X, kernel_size, stride=None, padding=0, ceil_mode=False)` for `X: (N, C, H, W)`
-# and int arguments, equal to `torch.nn.functional.max_pool2d`. Every channel is pooled on its
-# own. Pad with `-inf` (so padding never wins) and use your `pool_output_size` for the shape; a
-# window may stick out past the padded input when `ceil_mode=True`: take the max of the part
-# inside.
+# Write `max_pool2d(X, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False)` for
+# `X: (N, C, H, W)` and int arguments, equal to `torch.nn.functional.max_pool2d`. The chapter's
+# version has neither `dilation` (window taps `dilation` pixels apart, as in a dilated convolution)
+# nor `ceil_mode`, and loops over output positions. Here, **no Python loop over output positions**:
+# start from `-inf` and keep a running `torch.maximum` over the `k * k` taps, tap `(a, b)` being the
+# strided slice of the `-inf`-padded input that starts at `(a*dilation, b*dilation)` with step
+# `stride`. The output size is task 1's with `kernel_size` replaced by the span
+# `dilation*(kernel_size - 1) + 1`; with `ceil_mode=True` the last window may stick out past the
+# padded input: pad with enough `-inf` on the bottom and right that every tap's slice exists.
 
 # %% solution id=max_pool2d
-def max_pool2d(X: torch.Tensor, kernel_size: int, stride: int | None = None, padding: int = 0, ceil_mode: bool = False) -> torch.Tensor:
-    """X: (N, C, H, W) -> (N, C, out_h, out_w), the max of every window."""
+def max_pool2d(X: torch.Tensor, kernel_size: int, stride: int | None = None, padding: int = 0, dilation: int = 1, ceil_mode: bool = False) -> torch.Tensor:
+    """X: (N, C, H, W) -> (N, C, out_h, out_w), the max of every (dilated) window."""
     ### BEGIN SOLUTION
-    k, s, p = kernel_size, (kernel_size if stride is None else stride), padding
+    k, s, p, d = kernel_size, (kernel_size if stride is None else stride), padding, dilation
     N, C, H, W = X.shape
-    out_h = pool_output_size(H, k, s, p, ceil_mode)
-    out_w = pool_output_size(W, k, s, p, ceil_mode)
-    Xp = X.new_full((N, C, H + 2 * p, W + 2 * p), float("-inf"))
+    span = d * (k - 1) + 1
+
+    def size(n: int) -> int:  # task 1's formula with the span as the kernel size
+        out = (n + 2 * p - span + (s - 1 if ceil_mode else 0)) // s + 1
+        if ceil_mode and (out - 1) * s >= n + p:
+            out -= 1  # the last window would start in the right padding
+        return out
+
+    out_h, out_w = size(H), size(W)
+    rows, cols = max(H + 2 * p, (out_h - 1) * s + span), max(W + 2 * p, (out_w - 1) * s + span)
+    Xp = X.new_full((N, C, rows, cols), float("-inf"))
     Xp[:, :, p : p + H, p : p + W] = X
-    Y = X.new_zeros((N, C, out_h, out_w))
-    for i in range(out_h):
-        for j in range(out_w):
-            window = Xp[:, :, i * s : i * s + k, j * s : j * s + k]
-            Y[:, :, i, j] = window.amax(dim=(2, 3))
+    Y = X.new_full((N, C, out_h, out_w), float("-inf"))
+    for a in range(k):
+        for b in range(k):
+            Y = torch.maximum(Y, Xp[:, :, a * d : a * d + (out_h - 1) * s + 1 : s, b * d : b * d + (out_w - 1) * s + 1 : s])
     return Y
     ### END SOLUTION
 
 # %% test id=test_max_pool2d points=3
 X = check.randn(1, 2, 4, 4, seed=1, device=device)
-check.check_max_pool2d(max_pool2d, X, 2)
-check.check_max_pool2d(max_pool2d, X, 3, stride=1, padding=1)
-check.check_max_pool2d(max_pool2d, check.randn(1, 1, 5, 5, seed=2, device=device), 2, ceil_mode=True)
+practice.check_max_pool2d_taps(max_pool2d, X, 2)
+practice.check_max_pool2d_taps(max_pool2d, X, 3, stride=1, padding=1)
+practice.check_max_pool2d_taps(max_pool2d, check.randn(1, 1, 5, 5, seed=2, device=device), 2, ceil_mode=True)
+practice.check_max_pool2d_taps(max_pool2d, check.randn(2, 2, 7, 7, seed=3, device=device), 2, stride=2, padding=1, dilation=2)
 ### BEGIN HIDDEN TESTS
-for seed, (xs, k, s, p, ceil) in enumerate([((2, 3, 6, 6), 3, 2, 1, False), ((1, 2, 7, 5), 2, None, 1, True), ((1, 1, 3, 3), 3, None, 0, False), ((2, 1, 8, 9), 4, 3, 2, True)]):
-    check.check_max_pool2d(max_pool2d, check.randn(*xs, seed=10 + seed, device=device), k, stride=s, padding=p, ceil_mode=ceil)
+sys.modules.pop("convlib.check_practice", None)
+practice = importlib.import_module("convlib.check_practice")
+for seed, (xs, k, s, p, d, ceil) in enumerate([((2, 3, 6, 6), 3, 2, 1, 1, False), ((1, 2, 7, 5), 2, None, 1, 1, True), ((1, 1, 3, 3), 3, None, 0, 1, False), ((2, 1, 8, 9), 4, 3, 2, 1, True), ((1, 2, 9, 8), 3, 2, 1, 2, True), ((1, 1, 7, 7), 2, 1, 0, 3, False), ((1, 1, 6, 6), 2, 2, 1, 3, True)]):
+    practice.check_max_pool2d_taps(max_pool2d, check.randn(*xs, seed=10 + seed, device=device), k, stride=s, padding=p, dilation=d, ceil_mode=ceil)
 ### END HIDDEN TESTS
 
 # %% markdown id=md_avg_pool
-# ## 3. Average pooling and the padding question (3 points)
+# ## 3. Average pooling and the padding question, over the taps (3 points)
 #
 # Write `avg_pool2d(X, kernel_size, stride=None, padding=0, count_include_pad=True)` (no
-# `ceil_mode`), equal to `torch.nn.functional.avg_pool2d`. Padding adds zeros; with
-# `count_include_pad=True` every window is divided by `kernel_size**2`, with `False` by the number of
-# real (non-padding) pixels it covers.
+# `ceil_mode`), equal to `torch.nn.functional.avg_pool2d`, with **no Python loop over output
+# positions**. Padding adds zeros; with `count_include_pad=True` (the chapter's version) every
+# window is divided by `kernel_size**2`, with `False` by the number of real (non-padding) pixels it
+# covers, which differs near the border. Sum the `k * k` strided slices of the padded input (one
+# per tap); for the divisor, do the same to a padded mask that is 1 on real pixels and 0 on the
+# padding.
 
 # %% solution id=avg_pool2d
 def avg_pool2d(X: torch.Tensor, kernel_size: int, stride: int | None = None, padding: int = 0, count_include_pad: bool = True) -> torch.Tensor:
@@ -114,23 +135,26 @@ def avg_pool2d(X: torch.Tensor, kernel_size: int, stride: int | None = None, pad
     Xp[:, :, p : p + H, p : p + W] = X
     real = X.new_zeros((H + 2 * p, W + 2 * p))
     real[p : p + H, p : p + W] = 1
-    Y = X.new_zeros((N, C, out_h, out_w))
-    for i in range(out_h):
-        for j in range(out_w):
-            rows, cols = slice(i * s, i * s + k), slice(j * s, j * s + k)
-            count = k * k if count_include_pad else real[rows, cols].sum()
-            Y[:, :, i, j] = Xp[:, :, rows, cols].sum(dim=(2, 3)) / count
-    return Y
+    total = X.new_zeros((N, C, out_h, out_w))
+    count = X.new_zeros((out_h, out_w))
+    for a in range(k):
+        for b in range(k):
+            rows, cols = slice(a, a + (out_h - 1) * s + 1, s), slice(b, b + (out_w - 1) * s + 1, s)
+            total += Xp[:, :, rows, cols]
+            count += real[rows, cols]
+    return total / (k * k) if count_include_pad else total / count
     ### END SOLUTION
 
 # %% test id=test_avg_pool2d points=3
 X = check.randn(1, 2, 5, 5, seed=3, device=device)
-check.check_avg_pool2d(avg_pool2d, X, 2)
-check.check_avg_pool2d(avg_pool2d, X, 3, stride=2, padding=1)
-check.check_avg_pool2d(avg_pool2d, X, 3, stride=2, padding=1, count_include_pad=False)
+practice.check_avg_pool2d_taps(avg_pool2d, X, 2)
+practice.check_avg_pool2d_taps(avg_pool2d, X, 3, stride=2, padding=1)
+practice.check_avg_pool2d_taps(avg_pool2d, X, 3, stride=2, padding=1, count_include_pad=False)
 ### BEGIN HIDDEN TESTS
+sys.modules.pop("convlib.check_practice", None)
+practice = importlib.import_module("convlib.check_practice")
 for seed, (xs, k, s, p, inc) in enumerate([((2, 3, 6, 6), 2, 1, 1, False), ((1, 1, 7, 4), 3, None, 1, True), ((1, 2, 8, 8), 4, 2, 2, False)]):
-    check.check_avg_pool2d(avg_pool2d, check.randn(*xs, seed=20 + seed, device=device), k, stride=s, padding=p, count_include_pad=inc)
+    practice.check_avg_pool2d_taps(avg_pool2d, check.randn(*xs, seed=20 + seed, device=device), k, stride=s, padding=p, count_include_pad=inc)
 ### END HIDDEN TESTS
 
 # %% markdown id=md_adaptive
