@@ -33,6 +33,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mem-limit-mb", type=int, default=4096, help="kernel memory cap on CPU")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument(
+        "--sandbox",
+        choices=("auto", "bwrap", "none"),
+        default="auto",
+        help="kernel sandbox: auto (bubblewrap; if it cannot run, a warning and in-process "
+        "guards only), bwrap (required), none (in-process guards only)",
+    )
+    p.add_argument(
+        "--config",
+        type=Path,
+        help="nbgrader_config.py with due dates and the late penalty (default: the course's)",
+    )
+    p.add_argument("--reference-dir", type=Path, help="cache of reference runs (default: in OUT)")
+    p.add_argument(
         "--scheduler",
         default="",
         help="grade on this Dask cluster (address or scheduler file); workers must share the "
@@ -61,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         submission_timeout=a.submission_timeout,
         mem_limit_mb=a.mem_limit_mb,
         progress=not a.no_progress,
+        sandbox=a.sandbox,
+        config_file=a.config,
+        reference_dir=a.reference_dir,
     )
     executor = None
     if a.scheduler:

@@ -53,7 +53,7 @@ def judge_notebook(
 
     tampering: grade_id -> the message of the first environment-changing cell before it.
     """
-    from convlib.check import cascade, judge
+    from convlib.check import cascade, judge, wrap
 
     verdicts: dict[str, Verdict] = {}
     failed_functions: set[str] = set()
@@ -62,7 +62,7 @@ def judge_notebook(
         if gid is None:
             continue
         if gid in tampering:
-            verdicts[gid] = Verdict(False, "tampered", tampering[gid])
+            verdicts[gid] = Verdict(False, "tampered", wrap(tampering[gid]))
             continue
         if _timed_out(cell):
             verdicts[gid] = Verdict(False, "timed_out", "the test cell ran out of time")
@@ -71,24 +71,25 @@ def judge_notebook(
         got = records.get(gid, [])
         error = _first_error(cell)
         verdict = Verdict(True, "passed")
+        if len(got) > len(expected) or (len(got) < len(expected) and not error):
+            # checks that vanished without an error, or results nobody asked for: forged
+            verdicts[gid] = Verdict(
+                False,
+                "tampered",
+                f"this test reported {len(got)} check results for its {len(expected)} checks: "
+                "the checks were bypassed or their results forged",
+            )
+            continue
         for i, ref in enumerate(expected):
             spec, fname = ref["spec"], str(ref["fname"])
             if i >= len(got):
-                if error:
-                    verdict = Verdict(False, "failed", error)
-                else:  # checks vanished without an error: something stopped them
-                    verdict = Verdict(
-                        False,
-                        "tampered",
-                        f"only {len(got)} of the {len(expected)} checks of this test ran, "
-                        "without an error: the checks were bypassed",
-                    )
+                verdict = Verdict(False, "failed", str(error))
                 break
             rec = got[i]
             try:
                 result = rec["result"]
                 if result.get("tampering"):
-                    verdict = Verdict(False, "tampered", str(result["tampering"]))
+                    verdict = Verdict(False, "tampered", wrap(str(result["tampering"])))
                     break
                 if rec.get("fname") != fname or rec.get("fp") != ref["fp"]:
                     verdict = Verdict(
@@ -108,11 +109,7 @@ def judge_notebook(
                 verdict = Verdict(False, "failed", f"{first}\n{message}" if first else message)
                 break
         else:
-            if len(got) > len(expected):
-                verdict = Verdict(
-                    False, "tampered", "this test reported more check results than it makes"
-                )
-            elif error:
+            if error:
                 verdict = Verdict(False, "failed", error)
         verdicts[gid] = verdict
     return verdicts
