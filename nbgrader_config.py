@@ -32,6 +32,8 @@ c.CourseDirectory.submitted_directory = "submitted"
 c.CourseDirectory.autograded_directory = os.path.join("graded", "course", "autograded")
 c.CourseDirectory.feedback_directory = os.path.join("graded", "course", "feedback")
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(ROOT, "graded", "course", "gradebook.db")
+# `nbgrader collect` opens the gradebook before the first grading: its folder must exist
+os.makedirs(os.path.join(ROOT, "graded", "course"), exist_ok=True)
 c.CourseDirectory.course_id = "convolutions-from-scratch"
 
 # The exchange: nbgrader's default is /srv/nbgrader/exchange, shared by the hub's users. Set it

@@ -451,8 +451,8 @@ def preflight(
             flags.append("missing_notebook")
             notes.append(f"missing: no {name}.ipynb handed in (0 for its tasks)")
     for p in files:
-        if p.relative_to(sub_dir) == Path("timestamp.txt"):
-            continue  # nbgrader's submission time (read_timestamp)
+        if p.relative_to(sub_dir) in (Path("timestamp.txt"), Path("submission_secret.txt")):
+            continue  # nbgrader's submission time (read_timestamp), its feedback key (exchange.py)
         if p not in used and ".ipynb_checkpoints" not in p.parts:
             flags.append("extra_file")
             notes.append(f"ignored extra file: {p.relative_to(sub_dir)}")
