@@ -590,6 +590,7 @@ def check_conv2d_same(
         kwargs,
         conv(pads),
         fname=fname,
+        forbidden=check.CONV_OPS | PAD_OPS,
         shape_hint="padding='same' keeps (H, W) (stride 1); 'valid' means no padding; "
         + "otherwise "
         + _shape_hint_conv(),
