@@ -605,9 +605,9 @@ def wrap(*lines: str) -> str:
 
 def _forbidden_text(fname: str, used: Sequence[str]) -> str:
     return (
-        f"`{fname}` calls {', '.join(used)},\n"
-        "which computes what this task asks you to write yourself: not allowed, 0 points for\n"
-        "this task. Build it from indexing, slicing, sums and matrix products."
+        f"`{fname}` calls {', '.join(used)}, which computes what this task asks you to write "
+        "yourself: not allowed, 0 points for this task.\n"
+        "Build it from indexing, slicing, sums and matrix products."
     )
 
 

@@ -332,16 +332,15 @@ def build(dest: Path) -> dict[str, Expected]:
             "    return F.conv2d(X[None, None], K[None, None])[0, 0]\n"
         )
     )
-    add(
+    add(  # using the op is a deduction for each task whose function reaches it, not tampering
         "calls_torch_op",
         answered({**good, "corr2d": cheat}),
         Expected(
-            _scores(corr2d=0, convolve2d=0),
-            "tampered",
-            "corr2d calls F.conv2d (convolve2d calls corr2d: caught by convlib.check; "
-            "learn_kernel may use any op)",
-            note="torch.nn.functional.conv2d",
-            feedback="GradingPolicyViolation",
+            _scores(corr2d=0, convolve2d=0, learn_kernel=0),
+            "graded",
+            "cheat: corr2d calls F.conv2d (convolve2d and learn_kernel call corr2d: each check "
+            "sees the op while the function runs)",
+            feedback="calls torch.nn.functional.conv2d, which computes what this task asks",
         ),
     )
     patches = {
@@ -381,6 +380,9 @@ def build(dest: Path) -> dict[str, Expected]:
             "setattr(mod, 'assert_close', lambda *a, **k: None)"
         ),
     }
+    # these change nothing the grading uses (a notebook-level `isinstance` is not the checks';
+    # the sandbox shows no solutions or gradebook): wrong answers, 0, but not "tampered"
+    harmless = {"rebinds_builtin", "reads_hidden_tests", "reads_gradebook"}
     for student, code in patches.items():
         nb = answered(bad)
         nb.cells.insert(nb.cells.index(cell(nb, "corr2d")), nbformat.v4.new_code_cell(code))
@@ -389,9 +391,9 @@ def build(dest: Path) -> dict[str, Expected]:
             nb,
             Expected(
                 ZERO,
-                "tampered",
+                "graded" if student in harmless else "tampered",
                 f"cheat: {student.replace('_', ' ')}",
-                feedback="GradingPolicyViolation",
+                feedback="" if student in harmless else "which changes the grading environment",
             ),
         )
     return exp

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (student code is kept as one-line sources, as students write it)
 """Two corpora for the grader, built from the real exercises: honest students and cheats.
 
 `build(dest)` writes `dest/<student>/<assignment>/<assignment>.ipynb` (nbgrader's submitted layout)
@@ -223,22 +224,11 @@ def build(dest: Path) -> dict[str, Member]:
         code(""),
     )
     add("honest_ex01_extra_cells", nb, Member(EX01, points(EX01), "graded", True, "extra cells"))
-    nb = notebook(
-        EX01,
-        {
-            "corr2d": replace_body(
-                EX01,
-                "corr2d",
-                "    kh, kw = getattr(K, 'shape')\n"
-                "    Y = X.new_zeros((X.shape[0] - kh + 1, X.shape[1] - kw + 1))\n"
-                "    for i in range(Y.shape[0]):\n"
-                "        for j in range(Y.shape[1]):\n"
-                "            Y[i, j] = (X[i : i + kh, j : j + kw] * K).sum()\n"
-                "    print('corr2d', tuple(X.shape))\n"
-                "    return Y\n",
-            )
-        },
+    # debugging prints inside the answer (output in the test cells) and getattr
+    body = answers(EX01)["corr2d"].replace(
+        "    return ", "    print('corr2d', getattr(X, 'shape'))\n    return ", 1
     )
+    nb = notebook(EX01, {"corr2d": body})
     add("honest_ex01_prints_in_answer", nb, Member(EX01, points(EX01), "graded", True, "prints"))
 
     # ---- cheats
@@ -248,13 +238,15 @@ def build(dest: Path) -> dict[str, Member]:
             s[g] = 0.0
         return s
 
+    # the tasks whose functions call corr2d: they reach whatever corr2d calls
+    CORR2D_USERS = ("test_corr2d", "test_convolve2d", "test_learn_kernel")
     forbidden = {  # student -> (assignment, answer id, body, tasks that reach it)
         "cheat_F_conv2d": (
             EX01,
             "corr2d",
             "    import torch.nn.functional as F\n"
             "    return F.conv2d(X[None, None], K[None, None])[0, 0]\n",
-            ("test_corr2d", "test_convolve2d"),
+            CORR2D_USERS,
         ),
         "cheat_conv2d_alias": (
             EX01,
@@ -283,14 +275,14 @@ def build(dest: Path) -> dict[str, Member]:
             "corr2d",
             "    return torch.ops.aten.convolution(X[None, None], K[None, None], None, [1, 1], "
             "[0, 0], [1, 1], False, [0, 0], 1)[0, 0]\n",
-            ("test_corr2d", "test_convolve2d"),
+            CORR2D_USERS,
         ),
         "cheat_unfold": (
             EX01,
             "corr2d",
             "    kh, kw = K.shape\n    cols = torch.nn.functional.unfold(X[None, None], (kh, kw))[0]\n"
             "    return (K.reshape(1, -1) @ cols).reshape(X.shape[0] - kh + 1, X.shape[1] - kw + 1)\n",
-            ("test_corr2d", "test_convolve2d"),
+            CORR2D_USERS,
         ),
         "cheat_F_pad": (
             EX03,
@@ -345,9 +337,7 @@ def build(dest: Path) -> dict[str, Member]:
             "get_ipython().input_transformers_cleanup.append(\n"
             "    lambda lines: ['pass\\n'] if any('check' in l for l in lines) else lines)"
         ),
-        "cheat_events": (
-            "ip = get_ipython()\nip.events.register('pre_run_cell', lambda *a: None)"
-        ),
+        "cheat_events": ("ip = get_ipython()\nip.events.register('pre_run_cell', lambda *a: None)"),
         "cheat_settrace": "import sys\nsys.settrace(lambda *a: None)",
         "cheat_setattr": (
             "mod = __import__('torch.testing', fromlist=['x'])\n"

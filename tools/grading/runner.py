@@ -229,6 +229,7 @@ c.RecordExtract.report_path = {str(root / "records.json")!r}
 # the sandboxed kernel has no network: nbgrader reaches it over Unix sockets
 c.KernelManager.transport = {"ipc" if ipc else "tcp"!r}
 {f"c.KernelManager.ip = {str(ipc / 'k')!r}" if ipc else ""}
+{f"c.KernelManager.connection_file = {str(ipc / 'kernel.json')!r}" if ipc else ""}
 """,
         encoding="utf-8",
     )
