@@ -1,7 +1,7 @@
 """Author the nbgrader source notebooks and regenerate the student notebooks.
 
     python scripts/make_exercises.py             # write solutions/*/*.ipynb and exercises/*/*.ipynb
-    python scripts/make_exercises.py --check     # exit 1, naming notebook and cell, if either differs
+    python scripts/make_exercises.py --check     # exit 1 (naming notebook and cell) if one differs
     python scripts/make_exercises.py ex01_cross_correlation   # only some assignments
 
 Pipeline (never edit exercises/ by hand):
@@ -57,7 +57,7 @@ REGENERATE = "python scripts/make_exercises.py"
 HIDDEN_PREAMBLE = (
     "import importlib, sys\n"
     'sys.modules.pop("convlib.check", None)\n'
-    'check = importlib.import_module("convlib.check")  # fresh from disk: patching the old copy is useless'
+    'check = importlib.import_module("convlib.check")  # fresh from disk: patching the old copy is useless'  # noqa: E501  (the notebooks' text)
 )
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
@@ -110,7 +110,9 @@ def parse_source(path: Path) -> list[CellSpec]:
             raise ValueError(f"{path.name}: test cell {cell.grade_id} needs points=<n>")
     ids = [c.grade_id for c in cells]
     if len(ids) != len(set(ids)):
-        raise ValueError(f"{path.name}: duplicate cell ids {sorted({i for i in ids if ids.count(i) > 1})}")
+        raise ValueError(
+            f"{path.name}: duplicate cell ids {sorted({i for i in ids if ids.count(i) > 1})}"
+        )
     return cells
 
 
@@ -166,7 +168,7 @@ def total_points(nb: nbformat.NotebookNode) -> int:
 
 
 def prepare_course(course_root: Path, assignments: list[str] | None = None) -> None:
-    """Make ``course_root`` an nbgrader course with ``source/``=solutions and run generate_assignment.
+    """Make ``course_root`` an nbgrader course (``source/`` = solutions); run generate_assignment.
 
     Writes ``course_root/solutions/<a>/``, ``course_root/exercises/<a>/`` and
     ``course_root/gradebook.db`` (the database ``nbgrader autograde`` needs).
@@ -274,9 +276,13 @@ def check(assignments: list[str]) -> list[str]:
             committed = nbformat.read(path, as_version=4)
             for problem in diff_notebooks(built[name][folder], committed):
                 problems.append(f"{path.relative_to(ROOT)}: {problem}")
-        extra = sorted(
-            p.name for p in (ROOT / "exercises" / name).glob("*") if p.name != f"{name}.ipynb"
-        ) if (ROOT / "exercises" / name).exists() else []
+        extra = (
+            sorted(
+                p.name for p in (ROOT / "exercises" / name).glob("*") if p.name != f"{name}.ipynb"
+            )
+            if (ROOT / "exercises" / name).exists()
+            else []
+        )
         if extra:
             problems.append(f"exercises/{name}/ has unexpected files: {extra}")
     return problems
@@ -295,7 +301,9 @@ def write(assignments: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("assignments", nargs="*", help="default: all")
     parser.add_argument("--check", action="store_true", help="only compare, write nothing")
     args = parser.parse_args(argv)
