@@ -288,6 +288,7 @@ class _CellGuard:
 
     def __init__(self) -> None:
         self.findings: list[str] = []
+        self.failed: set[str] = set()  # functions whose check failed (cascades)
         self.convlib_cell_guard = True
 
     def __call__(self, lines: list[str]) -> list[str]:
@@ -596,11 +597,18 @@ def wrap(*lines: str) -> str:
     """
     wrapped = []
     for line in "\n".join(lines).split("\n"):
-        if len(line) <= 80:
+        if len(line) <= _WIDTH:
             wrapped.append(line)
         else:
-            wrapped.extend(textwrap.wrap(line, 80, subsequent_indent="  ", break_on_hyphens=False))
+            wrapped.extend(
+                textwrap.wrap(line, _WIDTH, subsequent_indent="  ", break_on_hyphens=False)
+            )
     return "\n".join(wrapped)
+
+
+# nbgrader validate indents an error by 4 and cuts its lines at 87 columns; the first line also
+# carries "CheckFailure: "
+_WIDTH = 68
 
 
 def _forbidden_text(fname: str, used: Sequence[str]) -> str:
@@ -800,12 +808,20 @@ def _conclude(
         _emit({"fname": fname, "fp": fingerprint, "result": result, "spec": made})
         return
     message = judge(json.loads(json.dumps(made)), json.loads(json.dumps(result)))
+    failed = _failed()
     if message is None:
-        _failed_functions.discard(fname)
+        failed.discard(fname)
         return
-    first = cascade(fname, result.get("calls", []), _failed_functions)
-    _failed_functions.add(fname)
+    first = cascade(fname, result.get("calls", []), failed)
+    failed.add(fname)
     raise CheckFailure(wrap(first, message) if first else message)
+
+
+def _failed() -> set[str]:
+    """Functions whose check failed in this kernel (for cascades): kept on the shell's cell
+    guard, so the fresh copy of this module the hidden tests load shares it."""
+    guard = _cell_guard()
+    return guard.failed if guard is not None else _failed_functions
 
 
 def _predict(fname: str, result: dict[str, Any], spec: Callable[[], dict[str, Any]]) -> str | None:
@@ -813,11 +829,12 @@ def _predict(fname: str, result: dict[str, Any], spec: Callable[[], dict[str, An
     made = spec()
     made["fname"] = fname
     message = judge(json.loads(json.dumps(made)), json.loads(json.dumps(result)))
+    failed = _failed()
     if message is None:
-        _failed_functions.discard(fname)
+        failed.discard(fname)
         return None
-    first = cascade(fname, result.get("calls", []), _failed_functions)
-    _failed_functions.add(fname)
+    first = cascade(fname, result.get("calls", []), failed)
+    failed.add(fname)
     return wrap(first, message) if first else message
 
 

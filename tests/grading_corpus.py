@@ -289,7 +289,7 @@ def build(dest: Path) -> dict[str, Member]:
             "pad2d",
             "    import torch.nn.functional as F\n"
             "    return F.pad(X, (padding,) * 4, mode='constant' if mode == 'constant' else mode)\n",
-            ("test_pad2d",),
+            ("test_pad2d", "test_conv2d"),  # (conv2d pads with pad2d)
         ),
         "cheat_ex03_F_conv2d": (
             EX03,
