@@ -1,17 +1,16 @@
-"""Cheats that plain `nbgrader autograde` + convlib.check do NOT catch (the grading runner does).
+"""Two cheats that once beat plain `nbgrader autograde` + convlib.check, now stopped there too.
 
 The hidden tests run in the student's kernel, after the student's cells. Two cells a student can
-add make wrong answers score full points when the notebook is executed the way nbgrader does (the
-source notebook, hidden tests included, with the student's answer cells):
+add made wrong answers score full points when the notebook was executed the way nbgrader does:
 
 - an IPython input transformer that rewrites every later cell mentioning `check` into `pass`;
 - a fake `importlib` in `sys.modules`, so the hidden tests' "fresh" `importlib.import_module(
   "convlib.check")` returns an object whose every check does nothing.
 
-convlib.check cannot see either (no check runs at all). `tools/grading` refuses both statically
-(`get_ipython`, `import sys`) and the faulty-class test asserts they score 0 there. These tests
-are strict xfails: they document the weakness and will fail loudly (XPASS) once the hidden tests
-defend themselves, so the marker can then be removed.
+Importing convlib.check in a notebook now installs its cell guard (convlib.tamper): such a cell
+does not run, it raises why, and every later check repeats it. So even without the grading
+runner (which also finds both statically and judges outside the kernel), the wrong answers fail.
+These were strict xfails documenting the weakness; they now assert it is closed.
 """
 
 from __future__ import annotations
@@ -43,7 +42,6 @@ CHEATS = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="weakness of the hidden tests (see module docstring)")
 @pytest.mark.parametrize("cheat", sorted(CHEATS))
 def test_cheat_with_wrong_answers_fails_the_hidden_tests(cheat: str, tmp_path: Path) -> None:
     nb = nbformat.read(REPO / "solutions" / fc.A / f"{fc.A}.ipynb", as_version=4)
@@ -62,4 +60,7 @@ def test_cheat_with_wrong_answers_fails_the_hidden_tests(cheat: str, tmp_path: P
     for c in nb.cells:
         meta = c.metadata.get("nbgrader", {})
         if meta.get("grade") and meta["grade_id"] == "test_conv2d":
-            assert any(o.output_type == "error" for o in c.outputs), "wrong conv2d passed its tests"
+            errors = [o for o in c.outputs if o.output_type == "error"]
+            assert errors, "wrong conv2d passed its tests"
+            assert errors[0].ename == "TamperingError"
+            assert "changes the grading environment" in errors[0].evalue
