@@ -8,10 +8,11 @@ a hash of the secret, and `fetch_feedback` finds it with the copy the student ke
 a folder without them. The runner grades a copy of the notebooks, so it copies the two files
 from the class folder into the feedback folders here.
 
-A feedback folder whose submission has no secret (a class not collected through the exchange,
-or a stub page for an assignment never handed in) gets a fresh random secret and no timestamp
-the student could match: the page is published under a hash nobody can compute, and
-`release_feedback` does not stop on it.
+In a class collected through the exchange, a feedback folder whose submission has no secret (the
+stub page for an assignment never handed in) gets a fresh random secret and a timestamp no
+student could match: the page is published under a hash nobody can compute, and
+`release_feedback` does not stop on it. A class that did not come through the exchange (no
+secrets at all) is left alone.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def add_exchange_files(class_dir: Path, course: Path, assignments: Sequence[str]
     feedback folders got the submission's own files."""
     copied = 0
     for a in assignments:
+        if not any(class_dir.glob(f"*/{a}/submission_secret.txt")):
+            continue  # not collected through the exchange
         for folder in sorted((course / "feedback").glob(f"*/{a}")):
             student = folder.parent.name
             sub = class_dir / student / a
