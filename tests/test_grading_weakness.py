@@ -63,4 +63,4 @@ def test_cheat_with_wrong_answers_fails_the_hidden_tests(cheat: str, tmp_path: P
             errors = [o for o in c.outputs if o.output_type == "error"]
             assert errors, "wrong conv2d passed its tests"
             assert errors[0].ename == "TamperingError"
-            assert "changes the grading environment" in errors[0].evalue
+            assert "changes the grading environment" in " ".join(errors[0].evalue.split())
