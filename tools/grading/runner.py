@@ -429,8 +429,8 @@ def preflight(
         chosen[name] = path if path.is_file() else None
         if chosen[name]:
             used.add(path)
-    for name, path in chosen.items():
-        if path is not None:
+    for name, found in chosen.items():
+        if found is not None:
             continue
         released = nbformat.read(course / "release" / assignment / f"{name}.ipynb", as_version=4)
         wanted = _grade_ids(released)
@@ -626,9 +626,9 @@ def grade_submission(
         released = nbformat.read(course / "release" / assignment / f"{name}.ipynb", as_version=4)
         violations = scan_notebook(nb.cells, released.cells)
         tampering[name] = tampering_by_task(violations)
-        for v in violations:
+        for violation in violations:
             record["flags"].append("tampered")
-            record["notes"].append(f"{name}: {v.message}")
+            record["notes"].append(f"{name}: {violation.message}")
 
     env = tool_env(settings)
     env["TMPDIR"] = str(work / "tmp")
@@ -706,10 +706,10 @@ def grade_submission(
         if timed_out:
             record["flags"].append("timed_out")
             record["notes"].append(f"{name}: cell time limit hit in {', '.join(timed_out)}")
-        for gid, v in verdicts.items():
-            if v.outcome == "tampered" and gid not in tampering.get(name, {}):
+        for gid, verdict in verdicts.items():
+            if verdict.outcome == "tampered" and gid not in tampering.get(name, {}):
                 record["flags"].append("tampered")
-                record["notes"].append(f"{name}: {gid}: {v.message}")
+                record["notes"].append(f"{name}: {gid}: {verdict.message}")
         record["tasks"][name] = {}
         for t in layout[name]:
             gid = t["grade_id"]

