@@ -217,7 +217,18 @@ def test_feedback_reads_first_and_shows_no_library_frames(graded: dict) -> None:
     for student, m in graded["members"].items():
         page = feedback / student / m.assignment / f"{m.assignment}.html"
         text = page.read_text(encoding="utf-8")
-        assert "application/vnd.convlib.check+json" not in text, student
+        graded_nb = nbformat.read(
+            graded["out"]
+            / "course"
+            / "autograded"
+            / student
+            / m.assignment
+            / page.with_suffix(".ipynb").name,
+            as_version=4,
+        )
+        for cell in graded_nb.cells:  # the records never reach the student
+            for o in cell.get("outputs", []):
+                assert "application/vnd.convlib.check+json" not in o.get("data", {}), student
         assert not re.search(r"convlib/check\.py\S*, line|File \S*convlib/check\.py", text), student
         tasks = graded["records"][student]["tasks"][m.assignment]
         for t in tasks.values():
