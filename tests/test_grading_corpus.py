@@ -91,6 +91,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "seconds": seconds,
         "cpu": cpu,
         "class_dir": class_dir,
+        "config": config,
     }
 
 
@@ -264,3 +265,35 @@ def test_cost_is_reported(graded: dict) -> None:
         f"({graded['cpu'] / n:.1f} s CPU per submission), sandbox: {graded['summary']['sandbox']}"
     )
     assert graded["summary"]["graded_now"] == n  # (students x other assignments: missing, free)
+
+
+def test_formgrader_reads_the_gradebook_and_manual_grades_survive_a_rerun(graded: dict) -> None:
+    """formgrader's API lists every submission; a score and a comment entered by hand are kept
+    when the runner runs again (everything else is reused: no kernel starts)."""
+    from nbgrader.api import Gradebook
+    from nbgrader.apps import NbGraderAPI
+    from traitlets.config import Config
+
+    course = graded["out"] / "course"
+    config = Config()
+    config.CourseDirectory.root = str(course)
+    api = NbGraderAPI(config=config)
+    listed = {s["student"] for s in api.get_submissions(corpus.EX04) if s["submitted"]}
+    assert listed == {s for s, m in graded["members"].items() if m.assignment == corpus.EX04}
+    student, a, gid = "honest_ex04_seeds", corpus.EX04, "test_corr2d_multi_in"
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        gb.find_grade(gid, a, a, student).manual_score = 1.5
+        gb.find_comment("corr2d_multi_in", a, a, student).manual_comment = "see me"
+        gb.db.commit()
+    cmd = [sys.executable, "-m", "tools.grading", str(graded["class_dir"])]
+    cmd += ["--out", str(graded["out"]), "--no-progress", "--config", str(graded["config"])]
+    cmd += ["--reference-dir", str(REFERENCES), "--cell-timeout", "60"]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads((graded["out"] / "summary.json").read_text())["graded_now"] == 0
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        assert gb.find_grade(gid, a, a, student).manual_score == 1.5
+        assert gb.find_comment("corr2d_multi_in", a, a, student).manual_comment == "see me"
+    with open(graded["out"] / "grades.csv", encoding="utf-8") as f:
+        rows = {(r["student_id"], r["assignment"]): r for r in csv.DictReader(f)}
+    assert float(rows[(student, a)]["raw_score"]) == graded["members"][student].total - 2 + 1.5

@@ -986,6 +986,8 @@ def rebuild_gradebook(
                 if (cs, ca) == (s, a):
                     gb.find_comment(cid, cname, a, s).manual_comment = text
             gb.db.commit()
+            # what nbgrader exports as raw_score: manual scores override automatic ones
+            r["gradebook_score"] = float(sub.score)
             seconds_late = sub.total_seconds_late
             for nb in sub.notebooks:  # as nbgrader's AssignLatePenalties does, per notebook
                 nb.late_submission_penalty = None
@@ -1029,8 +1031,9 @@ def write_report(
     problems = []
     for r in records:
         got = exported.get((r["student"], r["assignment"]))
-        if got is None or abs(got - r["score"]) > 1e-9:
-            problems.append(f"{r['student']}/{r['assignment']}: report {r['score']}, export {got}")
+        want = r.get("gradebook_score", r["score"])  # (with any score entered in formgrader)
+        if got is None or abs(got - want) > 1e-9:
+            problems.append(f"{r['student']}/{r['assignment']}: report {want}, export {got}")
     rows = []
     for r in records:
         tasks = "; ".join(
