@@ -304,7 +304,7 @@ def assignment_layout(course: Path, assignment: str) -> dict[str, list[dict[str,
 
 
 _LOCK = threading.Lock()
-_SANDBOXES: dict[int, Any] = {}
+_SANDBOXES: dict[str, Any] = {}
 _REFERENCES: dict[tuple[str, str], dict[str, Any]] = {}
 
 
@@ -312,10 +312,10 @@ def settings_sandbox(settings: Settings) -> Any:
     """The sandbox kernels get (``sandbox.choose``, probed once per Settings; loud fallback)."""
     from . import sandbox
 
-    with _LOCK:
-        if id(settings) not in _SANDBOXES:
-            _SANDBOXES[id(settings)] = sandbox.choose(settings.sandbox)
-        return _SANDBOXES[id(settings)]
+    with _LOCK:  # (keyed by the request: a Dask worker unpickles Settings per submission)
+        if settings.sandbox not in _SANDBOXES:
+            _SANDBOXES[settings.sandbox] = sandbox.choose(settings.sandbox)
+        return _SANDBOXES[settings.sandbox]
 
 
 def reference_records(settings: Settings, course: Path, assignment: str) -> dict[str, Any]:
