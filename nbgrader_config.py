@@ -36,8 +36,9 @@ c.CourseDirectory.db_url = "sqlite:///" + os.path.join(ROOT, "graded", "course",
 os.makedirs(os.path.join(ROOT, "graded", "course"), exist_ok=True)
 c.CourseDirectory.course_id = "convolutions-from-scratch"
 
-# The exchange: nbgrader's default is /srv/nbgrader/exchange, shared by the hub's users. Set it
-# here (or in /etc/jupyter/nbgrader_config.py on the hub) if yours lives elsewhere:
+# The exchange: nbgrader 0.9's default is /usr/local/share/nbgrader/exchange (it must exist,
+# writable by every user of the hub). Set it here (and in /etc/jupyter/nbgrader_config.py on the
+# hub, for the students) if yours lives elsewhere:
 # c.Exchange.root = "/srv/nbgrader/exchange"
 
 # Due dates (read by nbgrader and by the grading runner) and the late penalty, e.g.:
