@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,10 +45,10 @@ EXPECTED = {"ada": 10.0, "ben": 6.0, "cleo": 0.0, "dev": 0.0}  # as in test_inst
 
 def test_slurm_job_script_renders() -> None:
     """The HPC recipe's job scripts (CPU and GPU nodes), rendered by dask-jobqueue itself."""
-    quiet = {"scheduler_options": {"dashboard_address": ":0"}}  # any free port
+    quiet = {"dashboard_address": ":0"}  # any free port
     cpu = slurm_cluster(
         Path("/shared/course"),
-        **quiet,
+        scheduler_options=quiet,
         workers_per_job=4,
         memory_per_worker_gb=4,
         queue="cpu",
@@ -55,7 +56,11 @@ def test_slurm_job_script_renders() -> None:
         walltime="02:00:00",
     )
     gpu = slurm_cluster(
-        Path("/shared/course"), **quiet, gpus_per_job=1, queue="gpu", account="cs101"
+        Path("/shared/course"),
+        scheduler_options=quiet,
+        gpus_per_job=1,
+        queue="gpu",
+        account="cs101",
     )
     try:
         cpu_script, gpu_script = cpu.job_script(), gpu.job_script()
@@ -118,7 +123,7 @@ class DaskProcesses:
 
 
 @pytest.fixture(scope="module")
-def dask_processes(tmp_path_factory: pytest.TempPathFactory):
+def dask_processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskProcesses]:
     """`dask scheduler` + 3 `dask worker --nthreads 1` on localhost, from the course root with
     the course on PYTHONPATH (what the workers need; see tools/grading/cluster.py)."""
     root = tmp_path_factory.mktemp("dask")
@@ -131,11 +136,13 @@ def dask_processes(tmp_path_factory: pytest.TempPathFactory):
         "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1",
     }
     log = open(root / "dask.log", "ab")  # noqa: SIM115 (open for the processes' lifetime)
-    common = {"cwd": REPO, "env": env, "stdout": log, "stderr": subprocess.STDOUT}
-    scheduler = subprocess.Popen(
-        [DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard"]
-        + ["--scheduler-file", str(sched_file)],
-        **common,
+
+    def start(cmd: list[str]) -> subprocess.Popen:
+        return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    scheduler = start(
+        [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard"]
+        + ["--scheduler-file", str(sched_file)]
     )
     procs = DaskProcesses(sched_file, scheduler)
     try:
@@ -145,10 +152,9 @@ def dask_processes(tmp_path_factory: pytest.TempPathFactory):
         assert sched_file.exists(), (root / "dask.log").read_text()
         for i in range(3):
             procs.nannies.append(
-                subprocess.Popen(
-                    [DASK, "worker", "--scheduler-file", str(sched_file), "--nthreads", "1"]
-                    + ["--no-dashboard", "--host", "127.0.0.1", "--name", f"grader-{i}"],
-                    **common,
+                start(
+                    [str(DASK), "worker", "--scheduler-file", str(sched_file), "--nthreads", "1"]
+                    + ["--no-dashboard", "--host", "127.0.0.1", "--name", f"grader-{i}"]
                 )
             )
         yield procs

@@ -41,22 +41,23 @@ def start_cluster(root: Path, workers: int) -> tuple[Path, list[subprocess.Popen
     sched_file = root / "scheduler.json"
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     log = open(root / "dask.log", "ab")  # noqa: SIM115 (kept open by the processes)
-    common = {"cwd": REPO, "env": env, "stdout": log, "stderr": subprocess.STDOUT}
+
+    def start(cmd: list[str]) -> subprocess.Popen:
+        return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+
     procs = [
-        subprocess.Popen(
-            [DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard"]
-            + ["--scheduler-file", str(sched_file)],
-            **common,
+        start(
+            [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard"]
+            + ["--scheduler-file", str(sched_file)]
         )
     ]
     while not sched_file.exists():
         time.sleep(0.2)
     procs.append(
-        subprocess.Popen(
-            [DASK, "worker", "--scheduler-file", str(sched_file), "--nthreads", "1"]
+        start(
+            [str(DASK), "worker", "--scheduler-file", str(sched_file), "--nthreads", "1"]
             + ["--nworkers", str(workers), "--no-dashboard", "--host", "127.0.0.1"]
-            + ["--preload", "tools.grading.runner"],  # imported before the clock starts
-            **common,
+            + ["--preload", "tools.grading.runner"]  # imported before the clock starts
         )
     )
     return sched_file, procs
