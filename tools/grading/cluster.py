@@ -33,7 +33,7 @@ with its own errors).
 
 On Slurm, `slurm_cluster()` builds a dask-jobqueue `SLURMCluster` of such workers, and
 `python -m tools.grading.cluster slurm ...` starts one and writes its scheduler file (see
-book/instructor_guide.md, "A class on a cluster").
+book/instructor_guide.md, "A class of 5,000 on a cluster").
 """
 
 from __future__ import annotations
