@@ -239,3 +239,24 @@ def test_fallback_when_bubblewrap_cannot_run(
         sandbox.choose("bwrap")
     assert sandbox.choose("none").kind == "none"
     assert KERNEL_SCRIPT.exists()
+
+
+@needs_bwrap
+def test_a_cell_past_its_time_limit_is_interrupted(tmp_path: Path) -> None:
+    """nbclient interrupts a cell that runs too long; the kernel in the sandbox must get it."""
+    kernel = Kernel(tmp_path, tmp_path / "submitted")
+    try:
+        msg_id = kernel.kc.execute("while True:\n    pass")
+        time.sleep(2)
+        kernel.km.interrupt_kernel()
+        reply = kernel.kc.get_shell_msg(timeout=60)
+        while reply["parent_header"].get("msg_id") != msg_id:
+            reply = kernel.kc.get_shell_msg(timeout=60)
+        assert reply["content"]["status"] == "error"
+        assert reply["content"]["ename"] == "KeyboardInterrupt"
+        assert kernel.run("print('alive')") == "alive"
+    finally:
+        kernel.kill()
+        import shutil
+
+        shutil.rmtree(kernel.ipc, ignore_errors=True)

@@ -237,7 +237,11 @@ c.KernelManager.transport = {"ipc" if ipc else "tcp"!r}
 
 def write_kernelspec(folder: Path, argv_head: list[str]) -> None:
     """A kernelspec named python3 (the notebooks' kernel) under ``folder`` (a JUPYTER_PATH entry)
-    whose argv is ``argv_head + ["-f", "{connection_file}"]``."""
+    whose argv is ``argv_head + ["-f", "{connection_file}"]``.
+
+    Interrupts (a cell past its time limit) go as a message on the control channel: a signal
+    sent to the launcher's process group would not reach a kernel inside bubblewrap.
+    """
     spec = folder / "kernels" / "python3"
     spec.mkdir(parents=True, exist_ok=True)
     (spec / "kernel.json").write_text(
@@ -246,6 +250,7 @@ def write_kernelspec(folder: Path, argv_head: list[str]) -> None:
                 "argv": [*argv_head, "-f", "{connection_file}"],
                 "display_name": "Python 3 (grading)",
                 "language": "python",
+                "interrupt_mode": "message",
             }
         )
     )
