@@ -338,7 +338,7 @@ def build(dest: Path) -> dict[str, Expected]:
         Expected(
             _scores(corr2d=0, convolve2d=0, learn_kernel=0),
             "graded",
-            "cheat: corr2d calls F.conv2d (convolve2d and learn_kernel call corr2d: each check "
+            "corr2d calls F.conv2d (convolve2d and learn_kernel call corr2d: each check "
             "sees the op while the function runs)",
             feedback="calls torch.nn.functional.conv2d, which computes what this task asks",
         ),
