@@ -74,14 +74,21 @@ class Kernel:
             GRADING_GUARDS="0",  # the OS sandbox alone
             CONVLIB_CHECK_MODE="record",
         )
-        os.environ["JUPYTER_PATH"] = env["JUPYTER_PATH"]  # (the spec is looked up here)
-        self.km = KernelManager(
-            kernel_name="python3",
-            transport="ipc",
-            ip=str(self.ipc / "k"),
-            connection_file=str(self.ipc / "kernel.json"),
-        )
-        self.km.start_kernel(cwd=str(self.nbdir), env=env)
+        saved = os.environ.get("JUPYTER_PATH")
+        os.environ["JUPYTER_PATH"] = env["JUPYTER_PATH"]  # (the spec is looked up at start)
+        try:
+            self.km = KernelManager(
+                kernel_name="python3",
+                transport="ipc",
+                ip=str(self.ipc / "k"),
+                connection_file=str(self.ipc / "kernel.json"),
+            )
+            self.km.start_kernel(cwd=str(self.nbdir), env=env)
+        finally:  # other tests of this process must find their own python3 kernel
+            if saved is None:
+                del os.environ["JUPYTER_PATH"]
+            else:
+                os.environ["JUPYTER_PATH"] = saved
         self.kc = self.km.client()
         self.kc.start_channels()
         self.kc.wait_for_ready(timeout=120)
