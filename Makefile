@@ -39,11 +39,9 @@ test: book browser  ## build the site, then run the whole test suite (installs C
 	$(PY) -m pytest -n auto
 
 lint: $(STAMP)  ## ruff and mypy on the library, tests, tools and scripts
-	$(VENV)/bin/ruff check convlib tests
-	$(VENV)/bin/ruff format --check convlib tests
-	$(VENV)/bin/ruff check tools scripts --config 'lint.per-file-ignores = {"scripts/exercise_sources/*.py" = ["E402", "E501", "E731", "F821", "N816", "B905"]}'  # notebook cells
-	$(VENV)/bin/ruff format --check tools scripts --exclude scripts/exercise_sources
-	$(VENV)/bin/mypy
+	$(VENV)/bin/ruff check convlib tests tools scripts
+	$(VENV)/bin/ruff format --check convlib tests tools scripts --exclude scripts/exercise_sources
+	$(VENV)/bin/mypy  # files listed in pyproject.toml: convlib, tests, tools, scripts
 
 bench: $(STAMP)  ## benchmark every convlib path against torch; writes CSV and plots
 	$(PY) -m convlib.bench

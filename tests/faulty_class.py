@@ -18,6 +18,7 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import nbformat
 from nbgrader.utils import compute_checksum
@@ -110,7 +111,7 @@ def build(dest: Path) -> dict[str, Expected]:
     bad = {k: wrong_answer(v) for k, v in good.items()}
     exp: dict[str, Expected] = {}
 
-    def add(student: str, nb, expected: Expected, name: str = A) -> Path:
+    def add(student: str, nb: Any, expected: Expected, name: str = A) -> Path:
         exp[student] = expected
         return write(dest, student, nb, name)
 

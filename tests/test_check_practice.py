@@ -30,7 +30,7 @@ def solutions(assignment: str) -> dict[str, Any]:
     return namespace
 
 
-def fails(run: Callable[[], None], *needles: str) -> str:
+def fails(run: Callable[[], object], *needles: str) -> str:
     with pytest.raises(AssertionError) as info:
         run()
     text = " ".join(str(info.value).split())
@@ -102,7 +102,7 @@ def test_ex01() -> None:
 
 def test_ex09_backward() -> None:
     ns = solutions("ex09_backward")
-    settings = {"stride": 2, "padding": 1, "dilation": 1, "groups": 2}
+    settings: dict[str, Any] = {"stride": 2, "padding": 1, "dilation": 1, "groups": 2}
     X, K, dY = practice.backward_case((2, 4, 7, 7), (4, 2, 3, 3), seed=4, **settings)
     grad_input = ns["conv2d_grad_input"]
     for mode in ("zeros", "circular"):

@@ -47,6 +47,7 @@ class Kernel:
     def __init__(self, root: Path, class_dir: Path) -> None:
         from jupyter_client.manager import KernelManager
 
+        self.class_dir = class_dir
         self.work = root / "work"
         self.tmp = self.work / "tmp"
         self.nbdir = self.work / "autograded"
@@ -123,7 +124,6 @@ def kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kernel]:
     other.mkdir(parents=True)
     (other / "ex01_cross_correlation.ipynb").write_text("{}")
     k = Kernel(root, root / "submitted")
-    k.class_dir = root / "submitted"  # type: ignore[attr-defined]
     yield k
     try:
         k.kill()
@@ -166,7 +166,7 @@ def test_no_solutions_gradebook_or_other_submission_is_visible(kernel: Kernel) -
         kernel.class_dir
         / "someone_else"
         / "ex01_cross_correlation"
-        / "ex01_cross_correlation.ipynb",  # type: ignore[attr-defined]
+        / "ex01_cross_correlation.ipynb",
     ):
         out = kernel.run(f"print(open({str(path)!r}).read()[:20])")
         assert out.startswith("ERROR FileNotFoundError"), (path, out)
@@ -267,3 +267,22 @@ def test_a_cell_past_its_time_limit_is_interrupted(tmp_path: Path) -> None:
         import shutil
 
         shutil.rmtree(kernel.ipc, ignore_errors=True)
+
+
+def test_gpu_device_nodes_are_bound_into_the_sandbox(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a GPU machine the kernel must see NVIDIA's device nodes, which a fresh /dev lacks."""
+    fake_dev = tmp_path / "dev"
+    fake_dev.mkdir()
+    for name in ("nvidia0", "nvidiactl", "nvidia-uvm", "null"):
+        (fake_dev / name).touch()
+    nodes = sandbox.gpu_device_nodes(str(fake_dev))
+    assert nodes == [str(fake_dev / n) for n in ("nvidia-uvm", "nvidia0", "nvidiactl")]
+    monkeypatch.setattr(sandbox, "gpu_device_nodes", lambda: nodes)
+    plan: dict[str, object] = {"bwrap": "bwrap", "hide": [], "ro": [], "rw": [], "uid": None}
+    argv = sandbox.bwrap_argv(plan, str(tmp_path), ["true"])
+    for node in nodes:
+        i = argv.index(node)
+        assert argv[i - 1] == "--dev-bind" and argv[i + 1] == node
+    assert str(fake_dev / "null") not in argv

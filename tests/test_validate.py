@@ -14,7 +14,9 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -32,7 +34,7 @@ def flat(text: str) -> str:
     return re.sub(r"\s+", " ", text)
 
 
-def fails_with(fn, *args, **kwargs) -> str:
+def fails_with(fn: Callable[..., object], *args: Any, **kwargs: Any) -> str:
     with pytest.raises(AssertionError) as info:
         fn(*args, **kwargs)
     return flat(str(info.value))
@@ -41,7 +43,7 @@ def fails_with(fn, *args, **kwargs) -> str:
 # ----------------------------------------------------------------------------- wrong functions
 
 
-def corr2d(X, K):
+def corr2d(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     kh, kw = K.shape
     Y = X.new_zeros((X.shape[0] - kh + 1, X.shape[1] - kw + 1))
     for i in range(Y.shape[0]):
@@ -50,7 +52,17 @@ def corr2d(X, K):
     return Y
 
 
-def conv2d(X, K, bias=None, stride=1, padding=0, dilation=1, groups=1, *, mistake=None):
+def conv2d(
+    X: torch.Tensor,
+    K: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: int = 1,
+    padding: int = 0,
+    dilation: int = 1,
+    groups: int = 1,
+    *,
+    mistake: str | None = None,
+) -> torch.Tensor:
     """A loop conv2d with an optional deliberate mistake."""
     s, p, d = stride, padding, dilation
     if mistake == "stride ignored":
@@ -178,7 +190,7 @@ def test_none_not_implemented_dtype_device_exception() -> None:
         check.check_corr2d, lambda X, K: None, X, K
     )
 
-    def todo(X, K):
+    def todo(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError()
 
     assert "`corr2d` is not implemented yet" in fails_with(check.check_corr2d, todo, X, K)
@@ -213,7 +225,7 @@ def test_none_not_implemented_dtype_device_exception() -> None:
         ),
     ],
 )
-def test_calling_the_op_scores_zero(cheat, named) -> None:
+def test_calling_the_op_scores_zero(cheat: Callable[..., torch.Tensor], named: str) -> None:
     text = fails_with(
         check.check_corr2d, cheat, check.randn(4, 4, seed=0), check.randn(2, 2, seed=1)
     )
@@ -223,7 +235,7 @@ def test_calling_the_op_scores_zero(cheat, named) -> None:
 def test_calling_convlib_or_numpy_scores_zero() -> None:
     import numpy as np
 
-    def via_numpy(X, K):
+    def via_numpy(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
         np.convolve(np.ones(3), np.ones(2))
         return corr2d(X, K)
 
@@ -233,7 +245,7 @@ def test_calling_convlib_or_numpy_scores_zero() -> None:
     assert "numpy.convolve" in text
     import convlib.shapes
 
-    def via_convlib(X, K):
+    def via_convlib(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
         getattr(convlib.shapes, "conv_output_size", lambda *a: None)(4, 2)
         return corr2d(X, K)
 
@@ -262,7 +274,7 @@ def test_integer_checks() -> None:
     )
 
 
-def _max_pool_loop(X, k, stride, padding, fill):
+def _max_pool_loop(X: torch.Tensor, k: int, stride: int, padding: int, fill: float) -> torch.Tensor:
     Xp = X.new_full((*X.shape[:2], X.shape[2] + 2 * padding, X.shape[3] + 2 * padding), fill)
     Xp[:, :, padding : padding + X.shape[2], padding : padding + X.shape[3]] = X
     out = (Xp.shape[2] - k) // stride + 1
@@ -340,7 +352,7 @@ def _cells(name: str, folder: str = "solutions") -> list[nbformat.NotebookNode]:
     return nbformat.read(ROOT / folder / name / f"{name}.ipynb", as_version=4).cells
 
 
-def _run_cells(cells, replacements: dict[str, str]) -> dict[str, str | None]:
+def _run_cells(cells: list[Any], replacements: dict[str, str]) -> dict[str, str | None]:
     """Execute code cells in one namespace; returns grade_id -> error text (None if it passed)."""
     namespace: dict[str, object] = {}
     results: dict[str, str | None] = {}

@@ -362,7 +362,8 @@ def reference_records(settings: Settings, course: Path, assignment: str) -> dict
             )
             log = cache / f"{assignment}.log"
             for nb in sorted(src.glob("*.ipynb")):
-                out = cache / f"{assignment}-{nb.stem}.tmp.json"
+                # per process: workers of a cluster share this folder and may race here
+                out = cache / f"{assignment}-{nb.stem}.tmp{os.getpid()}.json"
                 cmd = [sys.executable, str(REFERENCE_SCRIPT), str(nb), str(out)]
                 rc = run_quiet([*cmd, str(settings.cell_timeout * 4)], cache, env, log, 1800)
                 if rc != 0 or not out.exists():

@@ -135,6 +135,11 @@ def plan_for(
     }
 
 
+def gpu_device_nodes(dev: str = "/dev") -> list[str]:
+    """NVIDIA's device nodes on this machine (none without a GPU driver)."""
+    return sorted(str(p) for p in Path(dev).glob("nvidia*"))
+
+
 def bwrap_argv(plan: dict, cwd: str, command: list[str]) -> list[str]:
     """bwrap's command line for ``plan``, running ``command`` in ``cwd``.
 
@@ -143,6 +148,8 @@ def bwrap_argv(plan: dict, cwd: str, command: list[str]) -> list[str]:
     root ignores, applies. Otherwise bwrap maps the runner's own uid in a user namespace.
     """
     argv = [plan["bwrap"], "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    # The fresh /dev has no GPU: a kernel grading on CUDA needs NVIDIA's device nodes.
+    argv += [arg for node in gpu_device_nodes() for arg in ("--dev-bind", node, node)]
     argv += ["--tmpfs", "/tmp", "--tmpfs", "/var/tmp"]
     home = os.environ.get("HOME")
     hide = list(plan["hide"]) + ([home] if home and home != "/" else [])
