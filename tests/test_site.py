@@ -273,6 +273,27 @@ def test_no_remote_resources_in_built_files(built_site: Path) -> None:
     assert not offenders, "\n".join(offenders)
 
 
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_built_chapter_shows_code_not_bookkeeping(built_site: Path, chapter: str) -> None:
+    """On the page a reader gets: teaching code displayed, no glue call in any visible cell."""
+    from bs4 import BeautifulSoup
+
+    page = (built_site / f"{chapter}.html").read_text(encoding="utf-8")
+    soup = BeautifulSoup(page, "html.parser")
+    inputs = [cell.get_text() for cell in soup.select("div.cell_input")]
+    assert inputs, f"{chapter} shows no code cell"
+    assert not [text for text in inputs if "glue(" in text], f"{chapter} shows a glue call"
+    # literalinclude blocks sit outside the notebook cells: the displayed teaching functions
+    shown = [
+        block.get_text()
+        for block in soup.select("div.highlight-python, div.highlight-default")
+        if not block.find_parent("div", class_="cell")
+    ]
+    assert any(text.lstrip().startswith(("def ", "class ")) for text in shown), (
+        f"{chapter} displays no from-scratch function"
+    )
+
+
 def test_mathjax_is_served_by_the_site(built_site: Path) -> None:
     mathjax = built_site / "_static" / "mathjax"
     assert (mathjax / "tex-chtml.js").is_file() and (mathjax / "LICENSE").is_file()
