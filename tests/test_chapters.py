@@ -4,6 +4,12 @@ One test per chapter and device, so pytest-xdist spreads them over workers. The 
 converted to a notebook with jupytext in a temporary folder and executed with the papermill
 parameter ``device``; the working directory is ``book/chapters`` so relative paths work as in the
 book build. A chapter still holding its placeholder text runs too (it has nothing to fail on).
+
+Cached execution. ``make test`` builds the book first, and the build executes every chapter on the
+CPU into jupyter-cache (``_build/.jupyter_cache``), keyed by the chapter's code cells. On the CPU
+this test reads that execution when the cache holds one for exactly the current code (the same
+cells, the same ``device = "cpu"``), instead of running the chapter a second time; otherwise, and
+always on CUDA, it executes the chapter itself. The assertions are the same either way.
 """
 
 from __future__ import annotations
@@ -20,12 +26,27 @@ from jupyter_client.kernelspec import KernelSpecManager
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTER_DIR = ROOT / "book" / "chapters"
+BUILD_CACHE = ROOT / "_build" / ".jupyter_cache"
 CHAPTERS = sorted(CHAPTER_DIR.glob("*.md"))
 PLACEHOLDER = "Placeholder until the chapter is written."
 CELL_TIMEOUT_S = 120
 # Glue references in the prose: {glue:}`name`, {glue:text}`name`, {glue:md}`name`, {glue:figure}...
 GLUE_REF = re.compile(r"\{glue(?::[a-z]+)?\}`([^`<]+?)(?::[^`]*)?`")
 GLUE_DIRECTIVE = re.compile(r"^```\{glue(?::[a-z]+)?\}\s+(\S+)", re.MULTILINE)
+
+
+def _cached_execution(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode | None:
+    """The book build's CPU execution of exactly these code cells, if the cache holds one."""
+    if not (BUILD_CACHE / "global.db").is_file():
+        return None
+    from jupyter_cache import get_cache
+
+    cache = get_cache(str(BUILD_CACHE))
+    try:
+        record = cache.match_cache_notebook(notebook)
+    except KeyError:  # this code was never executed by a build
+        return None
+    return cache.get_cache_bundle(record.pk).nb
 
 
 def _is_placeholder(text: str) -> bool:
@@ -95,20 +116,27 @@ def test_chapter_executes(
         "display_name": "Python 3",
         "language": "python",
     }
-    source = tmp_path / f"{chapter.stem}.ipynb"
-    executed = tmp_path / f"{chapter.stem}.{device}.ipynb"
-    nbformat.write(notebook, source)
-    papermill.execute_notebook(
-        str(source),
-        str(executed),
-        parameters={"device": device},
-        kernel_name="python3",
-        cwd=str(chapter.parent),
-        execution_timeout=CELL_TIMEOUT_S,
-        progress_bar=False,
-        log_output=False,
-    )
-    result = nbformat.read(executed, as_version=4)
+    cached = _cached_execution(notebook) if device == "cpu" else None
+    if cached is not None:
+        code = [c.source for c in notebook.cells if c.cell_type == "code"]
+        assert [c.source for c in cached.cells if c.cell_type == "code"] == code
+        result = cached
+    else:
+        source = tmp_path / f"{chapter.stem}.ipynb"
+        executed = tmp_path / f"{chapter.stem}.{device}.ipynb"
+        nbformat.write(notebook, source)
+        papermill.execute_notebook(
+            str(source),
+            str(executed),
+            parameters={"device": device},
+            kernel_name="python3",
+            cwd=str(chapter.parent),
+            execution_timeout=CELL_TIMEOUT_S,
+            progress_bar=False,
+            log_output=False,
+        )
+        result = nbformat.read(executed, as_version=4)
+
     errors = [
         o for c in result.cells for o in c.get("outputs", []) if o.get("output_type") == "error"
     ]
