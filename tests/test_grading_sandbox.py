@@ -33,7 +33,13 @@ from tools.grading.runner import (  # noqa: E402
     write_kernelspec,
 )
 
-pytestmark = [pytest.mark.notebooks, pytest.mark.timeout(300)]
+# One worker runs this module: its module-scoped kernel starts once (make test uses
+# --dist loadgroup).
+pytestmark = [
+    pytest.mark.notebooks,
+    pytest.mark.timeout(300),
+    pytest.mark.xdist_group("grading_sandbox"),
+]
 
 CHOICE = sandbox.choose("auto")
 needs_bwrap = pytest.mark.skipif(
