@@ -36,7 +36,7 @@ book: $(STAMP)  ## build the site (executes chapters, cached); prints the path o
 	@echo "Site built: $(CURDIR)/_build/html/index.html"
 
 test: book browser  ## build the site, then run the whole test suite (installs Chromium if missing)
-	$(PY) -m pytest -n auto --dist loadgroup
+	$(PY) -m pytest -n auto
 
 lint: $(STAMP)  ## ruff and mypy on the library, tests, tools and scripts
 	$(VENV)/bin/ruff check convlib tests tools scripts

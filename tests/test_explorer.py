@@ -40,9 +40,6 @@ from site_browser import CHROMIUM_ARGS, DESKTOP, PHONE, SCREENSHOTS, SITE, find_
 from convlib import shapes
 from convlib.conv import _conv_args, _conv_transpose_args
 
-# One worker drives the browser: the session fixture runs once (make test uses --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("explorer")
-
 pytestmark = pytest.mark.slow
 
 BUILT = Path(os.environ.get("EXPLORER_SITE", SITE))

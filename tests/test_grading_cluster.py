@@ -38,10 +38,6 @@ import faulty_class as fc  # noqa: E402
 from tools.grading import Settings, grade_class  # noqa: E402
 from tools.grading.cluster import slurm_cluster  # noqa: E402
 
-# One worker runs this module: its module-scoped fixture (a graded class) runs once (make test
-# uses --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("grading_cluster")
-
 DASK = REPO / ".venv" / "bin" / "dask"
 A = fc.A
 EXPECTED = {"ada": 10.0, "ben": 6.0, "cleo": 0.0, "dev": 0.0}  # as in test_instructor_journey

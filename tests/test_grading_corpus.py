@@ -33,14 +33,7 @@ import grading_corpus as corpus  # noqa: E402
 
 from tools.grading.runner import safe_name  # noqa: E402
 
-# One worker runs this module: its module-scoped fixture (a graded class) runs once (make test
-# uses --dist loadgroup).
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.notebooks,
-    pytest.mark.timeout(1800),
-    pytest.mark.xdist_group("grading_corpus"),
-]
+pytestmark = [pytest.mark.slow, pytest.mark.notebooks, pytest.mark.timeout(1800)]
 
 JOBS = max(2, min(4, os.cpu_count() or 1))
 # reference runs are cached by content: shared by every grading test of this machine

@@ -29,14 +29,7 @@ import faulty_class  # noqa: E402
 
 from tools.grading import Settings, grade_class  # noqa: E402
 
-# One worker runs this module: its module-scoped fixture (a graded class) runs once (make test
-# uses --dist loadgroup).
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.notebooks,
-    pytest.mark.timeout(1500),
-    pytest.mark.xdist_group("grading_faulty_class"),
-]
+pytestmark = [pytest.mark.slow, pytest.mark.notebooks, pytest.mark.timeout(1500)]
 
 A = faulty_class.A
 # A honest cell of ex01 takes well under a second on an idle core; 30 s leaves room for a loaded

@@ -33,13 +33,7 @@ from tools.grading.runner import (  # noqa: E402
     write_kernelspec,
 )
 
-# One worker runs this module: its module-scoped kernel starts once (make test uses
-# --dist loadgroup).
-pytestmark = [
-    pytest.mark.notebooks,
-    pytest.mark.timeout(300),
-    pytest.mark.xdist_group("grading_sandbox"),
-]
+pytestmark = [pytest.mark.notebooks, pytest.mark.timeout(300)]
 
 CHOICE = sandbox.choose("auto")
 needs_bwrap = pytest.mark.skipif(

@@ -41,14 +41,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 import faulty_class as fc  # noqa: E402
 
-# One worker runs this module: its module-scoped fixture (a graded class) runs once (make test
-# uses --dist loadgroup).
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.notebooks,
-    pytest.mark.timeout(1200),
-    pytest.mark.xdist_group("grading_term"),
-]
+pytestmark = [pytest.mark.slow, pytest.mark.notebooks, pytest.mark.timeout(1200)]
 
 A = fc.A
 COURSE_ID = "convolutions-from-scratch"
