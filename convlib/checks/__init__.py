@@ -1,0 +1,1 @@
+"""Practice checks: a small shared core (``core``) and one module per assignment (``exNN``)."""
