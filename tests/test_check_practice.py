@@ -329,7 +329,7 @@ def test_ex15() -> None:
 
 
 def test_ex10() -> None:
-    ns = solutions("ex10_pooling")
+    ns = solutions("ex11_pooling")
     X = r(2, 3, 7, 5)
     practice.check_adaptive_avg_pool2d_integral(ns["adaptive_avg_pool2d"], X, (3, 2))
 
@@ -401,7 +401,7 @@ def test_ex16() -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# ex03-ex08, ex09_im2col, ex10: the tasks beyond the chapters' printed code
+# ex03-ex08, ex10_im2col, ex10: the tasks beyond the chapters' printed code
 
 
 def test_ex03() -> None:
@@ -631,8 +631,8 @@ def test_ex08() -> None:
     fails(lambda: practice.check_conv_transpose2d_taps(scatter, X, Kt), "over the input positions")
 
 
-def test_ex09_im2col() -> None:
-    ns = solutions("ex09_im2col")
+def test_ex10_im2col() -> None:
+    ns = solutions("ex10_im2col")
     im2col = ns["im2col"]
     for X, k in ((r(2, 3, 9), 3), (r(1, 2, 4, 5, 5, seed=1), (2, 3, 2)), (r(1, 2, 5, 5), 2)):
         practice.check_im2col_nd(im2col, X, k, padding=1, stride=2)
@@ -691,7 +691,7 @@ def test_ex09_im2col() -> None:
 
 
 def test_ex10_taps() -> None:
-    ns = solutions("ex10_pooling")
+    ns = solutions("ex11_pooling")
     X = r(2, 2, 9, 8)
     practice.check_max_pool2d_taps(
         ns["max_pool2d"], X, 3, stride=2, padding=1, dilation=2, ceil_mode=True

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.slow
 
 _SITE_CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())["sphinx"]["config"]
 ASSIGNMENTS = list(_SITE_CONFIG["site_assignments"])
-# chapter number -> assignment (names predate the renumbering: chapter 10 links ex09_im2col)
+# chapter number -> assignment 
 CHAPTER_ASSIGNMENTS = {str(k): v for k, v in _SITE_CONFIG["site_chapter_assignments"].items()}
 SCREENSHOT_PAGES = {
     "intro": "book/intro.html",

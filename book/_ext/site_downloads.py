@@ -99,7 +99,7 @@ def _assignment_for_chapter(app: Sphinx, stem: str) -> str | None:
     """The assignment ``site_chapter_assignments`` maps the chapter's number to (or None).
 
     An explicit table, not a name rule: assignment names predate the chapters' renumbering
-    (chapter 10 links ex09_im2col) and two chapters may share one (chapters 1 and 2).
+    (chapter 10 links ex10_im2col) and two chapters may share one (chapters 1 and 2).
     """
     number = stem.split("_", 1)[0]
     assignment = dict(app.config.site_chapter_assignments).get(number)

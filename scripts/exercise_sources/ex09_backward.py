@@ -1,5 +1,5 @@
 # %% markdown id=title
-# # Exercise 9b: backpropagation through a convolution
+# # Exercise 9: backpropagation through a convolution
 #
 # **Total: {total_points} points.** Book chapter 9.
 #

@@ -1,5 +1,5 @@
 # %% markdown id=title
-# # Exercise 10: pooling
+# # Exercise 11: pooling
 #
 # **Total: {total_points} points.** Book chapter 11.
 #
@@ -11,7 +11,7 @@
 #   operation you implement (`torch.nn.functional.max_pool2d`, `avg_pool2d` and friends, or `convlib`) scores 0 for that task.
 # - Return tensors on the input's device and dtype: `X.new_zeros(shape)` creates one.
 # - Before submitting, run **Kernel > Restart & Run All**, or in a terminal
-#   `nbgrader validate ex10_pooling.ipynb`.
+#   `nbgrader validate ex11_pooling.ipynb`.
 #
 # The chapter prints max and average pooling as loops over output positions, without `dilation`,
 # `ceil_mode` or `count_include_pad=False`, and adaptive pooling as a loop over bins. Here you add

@@ -1,5 +1,5 @@
 # %% markdown id=title
-# # Exercise 9: im2col: convolution as a matrix product
+# # Exercise 10: im2col: convolution as a matrix product
 #
 # **Total: {total_points} points.** Book chapter 10.
 #
@@ -11,7 +11,7 @@
 #   operation you implement (`torch.nn.functional.unfold`, `fold`, `conv2d`, `Tensor.unfold`, or `convlib`) scores 0 for that task.
 # - Return tensors on the input's device and dtype: `X.new_zeros(shape)` creates one.
 # - Before submitting, run **Kernel > Restart & Run All**, or in a terminal
-#   `nbgrader validate ex09_im2col.ipynb`.
+#   `nbgrader validate ex10_im2col.ipynb`.
 #
 # The chapter prints a 2D im2col and col2im that loop over windows, and an ungrouped GEMM. Here
 # you write im2col for 1D, 2D and 3D inputs and col2im with a loop over kernel taps only, and run a
