@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from teaching_helpers import F64, TOL
 
 import convlib
 from convlib.teaching.ch09_backward import (
@@ -31,8 +32,7 @@ from convlib.teaching.ch11_pooling import (
     max_pool2d,
 )
 
-F64 = torch.float64
-TIGHT: dict[str, Any] = {"rtol": 1e-10, "atol": 1e-10}
+TIGHT = TOL
 Tensor = torch.Tensor
 Pair = tuple[int, int]
 # (C_in, C_out, kernel, stride, padding, dilation, groups), and the last four as passed on

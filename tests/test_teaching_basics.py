@@ -8,37 +8,18 @@ gradients), over shapes drawn by hypothesis, and against the general library (``
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from teaching_helpers import F64, TOL, _rand, _same_grads
 
 import convlib
 from convlib.teaching.ch01_cross_correlation import convolve2d, corr2d, shift2d
 from convlib.teaching.ch02_learning_a_kernel import Conv2D, learn_kernel
 from convlib.teaching.ch03_padding_and_stride import corr2d_strided, pad2d
 from convlib.teaching.ch04_channels import conv2d, corr2d_multi_in, corr2d_multi_in_out
-
-TOL: dict[str, Any] = {"rtol": 1e-10, "atol": 1e-10}
-F64 = torch.float64
-
-
-def _rand(*shape: int, device: str = "cpu") -> torch.Tensor:
-    return torch.randn(*shape, dtype=F64, device=device, requires_grad=True)
-
-
-def _same_grads(ours: torch.Tensor, theirs: torch.Tensor, inputs: list[torch.Tensor]) -> None:
-    """Values equal, and the gradients of a random linear loss equal, for every input."""
-    torch.testing.assert_close(ours, theirs, **TOL)
-    weights = torch.randn_like(ours)
-    g_ours = torch.autograd.grad((ours * weights).sum(), inputs)
-    g_theirs = torch.autograd.grad((theirs * weights).sum(), inputs)
-    for a, b in zip(g_ours, g_theirs, strict=True):
-        torch.testing.assert_close(a, b, **TOL)
-
 
 EXAMPLE_X = torch.arange(9.0).reshape(3, 3)
 EXAMPLE_K = torch.tensor([[0.0, 1.0], [2.0, 3.0]])

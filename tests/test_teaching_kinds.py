@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from teaching_helpers import F64, TOL, _rand, _same_grads
 
 import convlib
 from convlib.matrices import conv_matrix as library_conv_matrix
@@ -40,24 +41,6 @@ from convlib.teaching.ch08_transposed import (
     conv_transpose2d,
     conv_transpose2d_scatter,
 )
-
-TOL: dict[str, Any] = {"rtol": 1e-10, "atol": 1e-10}
-F64 = torch.float64
-
-
-def _rand(*shape: int, device: str = "cpu") -> torch.Tensor:
-    return torch.randn(*shape, dtype=F64, device=device, requires_grad=True)
-
-
-def _same_grads(ours: torch.Tensor, theirs: torch.Tensor, inputs: list[torch.Tensor]) -> None:
-    """Values equal, and the gradients of a random linear loss equal, for every input."""
-    torch.testing.assert_close(ours, theirs, **TOL)
-    weights = torch.randn_like(ours)
-    g_ours = torch.autograd.grad((ours * weights).sum(), inputs)
-    g_theirs = torch.autograd.grad((theirs * weights).sum(), inputs)
-    for a, b in zip(g_ours, g_theirs, strict=True):
-        torch.testing.assert_close(a, b, **TOL)
-
 
 # Chapter 5 ---------------------------------------------------------------------------------------
 

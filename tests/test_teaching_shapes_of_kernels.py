@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from teaching_helpers import F64, TOL, _rand, _same_grads
 
 import convlib
 from convlib.teaching.ch01_cross_correlation import corr2d
@@ -30,24 +31,8 @@ from convlib.teaching.ch13_spatially_separable import (
 )
 from convlib.teaching.ch14_deformable import bilinear_sample, deform_conv2d
 
-TOL: dict[str, Any] = {"rtol": 1e-10, "atol": 1e-10}
 EXACT: dict[str, Any] = {"rtol": 0.0, "atol": 0.0}
-F64 = torch.float64
 LAPLACIAN = torch.tensor([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=F64)
-
-
-def _rand(*shape: int, device: str = "cpu") -> torch.Tensor:
-    return torch.randn(*shape, dtype=F64, device=device, requires_grad=True)
-
-
-def _same_grads(ours: torch.Tensor, theirs: torch.Tensor, inputs: list[torch.Tensor]) -> None:
-    """Values equal, and the gradients of a random linear loss equal, for every input."""
-    torch.testing.assert_close(ours, theirs, **TOL)
-    weights = torch.randn_like(ours)
-    g_ours = torch.autograd.grad((ours * weights).sum(), inputs)
-    g_theirs = torch.autograd.grad((theirs * weights).sum(), inputs)
-    for a, b in zip(g_ours, g_theirs, strict=True):
-        torch.testing.assert_close(a, b, **TOL)
 
 
 # Chapter 12: conv1d, conv3d, conv3d_from_frames --------------------------------------------------

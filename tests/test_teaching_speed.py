@@ -8,13 +8,13 @@ hypothesis-drawn shapes and arguments, and against the general convlib path it t
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from teaching_helpers import F64, TOL
 
 import convlib
 from convlib.algorithms import AT, BT, G, derive_winograd
@@ -27,8 +27,7 @@ from convlib.teaching.ch16_loops_to_gemm import (
     winograd_tile,
 )
 
-F64 = torch.float64
-TIGHT: dict[str, Any] = {"rtol": 1e-10, "atol": 1e-10}
+TIGHT = TOL
 HAND_X = torch.arange(9.0, dtype=F64).reshape(3, 3)
 HAND_K = torch.arange(4.0, dtype=F64).reshape(2, 2)
 HAND_Y = [[19.0, 25.0], [37.0, 43.0]]
