@@ -162,15 +162,23 @@ def _fail(*lines: str) -> AssertionError:
 def device(default: str = "cpu") -> str:
     """The device the tests run on: ``$CONVLIB_DEVICE`` if set, else ``default`` (the parameter).
 
-    Raises ``RuntimeError`` if cuda is asked for and there is none, so a GPU grading run never
-    silently falls back to the CPU.
+    Raises ``RuntimeError`` if cuda is asked for and there is none, and (in IPython) makes
+    every later cell fail with the same message, so that a GPU grading run never silently
+    falls back to the CPU: the setup cell's own error is ignored by nbgrader.
     """
     name = os.environ.get(DEVICE_ENV, "").strip() or str(default)
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(
+        message = wrap(
             f"device={name!r} (from {DEVICE_ENV} or the parameters cell) but torch sees no CUDA "
-            "device; unset it or use device='cpu'"
+            "device: nothing is graded on the CPU instead.",
+            f"Unset {DEVICE_ENV} or use device='cpu', then restart the kernel and run all cells.",
         )
+        # nbgrader ignores an error in the (ungraded) setup cell: the cell guard makes every
+        # later cell, so every graded cell, fail with this message instead
+        guard = _cell_guard()
+        if guard is not None:
+            guard.device_error = message
+        raise RuntimeError(message)
     if not (name == "cpu" or name.startswith("cuda")):
         raise ValueError(f"device must be 'cpu' or 'cuda', got {name!r}")
     return name
@@ -290,10 +298,15 @@ class _CellGuard:
         self.findings: list[str] = []
         self.failed: set[str] = set()  # functions whose check failed (cascades)
         self.convlib_cell_guard = True
+        self.device_error: str | None = None  # set by device(): every later cell fails
 
     def __call__(self, lines: list[str]) -> list[str]:
         from convlib import tamper
 
+        if getattr(self, "device_error", None):  # the device asked for is not here
+            return [
+                f"raise __import__('convlib.check').check.CheckFailure({self.device_error!r})\n"
+            ]
         found = tamper.messages("".join(lines))
         if not found:
             return lines
@@ -642,6 +655,8 @@ def judge(spec: dict[str, Any], result: dict[str, Any]) -> str | None:
         if result.get("where"):
             lines.append(f"(at {result['where']})")
         return wrap(*lines)
+    if spec.get("kind") in _MEASURED:
+        return _MEASURED[str(spec["kind"])](spec, result)
     value = result.get("value") or {"t": "other", "type": "?"}
     if spec.get("kind") == "int":
         return _judge_int(spec, call, value)
@@ -737,6 +752,45 @@ def _judge_tensor(spec: dict[str, Any], call: str, value: dict[str, Any]) -> str
     if not found:
         found = [f"(tolerance atol={atol:g}, rtol={rtol:g})"]
     return wrap(call, text, *found)
+
+
+def _judge_no_loop(spec: dict[str, Any], result: dict[str, Any]) -> str | None:
+    """``lines``: the Python lines the function ran on the small and on the large input (None
+    if it raised: its value check says why). Code that loops over positions runs many more."""
+    lines = result.get("lines")
+    if not isinstance(lines, list) or len(lines) != 2 or None in lines:
+        return None
+    few, many = int(lines[0]), int(lines[1])
+    if many <= 1.5 * few + 20:
+        return None
+    return wrap(
+        f"`{spec.get('call')}` runs {few} lines of Python on {spec.get('small')} but {many} on "
+        f"{spec.get('large')}:",
+        f"it loops in Python over the {spec.get('what')}. Vectorise: {spec.get('instead')}",
+    )
+
+
+def _judge_speed(spec: dict[str, Any], result: dict[str, Any]) -> str | None:
+    """``times``: the best (fast, slow) seconds measured in the kernel, slow being the course's
+    own loops; the ratio must reach ``min_ratio``."""
+    fast_time, slow_time = (float(_number(t)) for t in result["times"])
+    ratio, least = slow_time / max(fast_time, 1e-9), float(spec["min_ratio"])
+    if ratio >= least:
+        return None
+    return wrap(
+        f"{spec.get('call')} took {fast_time * 1e3:.2f} ms and {spec.get('slow_name')} "
+        f"{slow_time * 1e3:.2f} ms on {spec.get('shape')}:",
+        f"only {ratio:.1f}x faster, at least {least:g}x is required.",
+        "Do the work in a few large tensor operations (one matrix product over all "
+        "positions), not many small ones.",
+    )
+
+
+# spec kinds whose result is a measurement made in the kernel, not a returned value
+_MEASURED: dict[str, Callable[[dict[str, Any], dict[str, Any]], str | None]] = {
+    "no_loop": _judge_no_loop,
+    "speed": _judge_speed,
+}
 
 
 def cascade(fname: str, calls: Sequence[str], failed: Iterable[str]) -> str | None:

@@ -295,35 +295,6 @@ def test_ex14() -> None:
     )
 
 
-def test_ex15() -> None:
-    ns = solutions("ex15_large_kernels")
-    practice.check_fft_size(ns["fft_size"], 16, 5, 1)
-    fails(
-        lambda: practice.check_fft_size(lambda n, k, p=0: n + 2 * p + k - 1, 16, 5, 1),
-        "more than needed",
-    )
-    X, K = r(2, 3, 12, 12), r(4, 3, 7, 7, seed=2)
-    practice.check_fft_conv2d(ns["fft_conv2d"], X, K, r(4, seed=3), padding=3, stride=2)
-    flipped = functools.partial(
-        lambda f, X, K, *a, **k: f(X, K.flip(-1, -2), *a, **k), ns["fft_conv2d"]
-    )
-    fails(lambda: practice.check_fft_conv2d(flipped, X, K), "CONJUGATE")
-    x, k = r(100, seed=4), r(9, seed=5)
-    practice.check_overlap_save(ns["fft_conv1d_overlap_save"], x, k, 16)
-
-    def no_overlap(x: torch.Tensor, k: torch.Tensor, block: int) -> torch.Tensor:
-        parts = []
-        for start in range(0, x.shape[0], block):
-            piece = x[start : start + block]
-            if piece.shape[0] >= k.shape[0]:
-                n = piece.shape[0]
-                y = torch.fft.irfft(torch.fft.rfft(piece, n) * torch.fft.rfft(k, n).conj(), n)
-                parts.append(y[: n - k.shape[0] + 1])
-        return torch.cat(parts)
-
-    fails(lambda: practice.check_overlap_save(no_overlap, x, k, 16), "do not overlap")
-
-
 # --------------------------------------------------------------------------------------------
 # ex10, ex16
 
@@ -356,48 +327,6 @@ def test_ex10() -> None:
         return out.reshape(N, C, *size)
 
     fails(lambda: practice.check_max_pool2d_backward(overwrite, Xm, 3, 1), "ADD up")
-
-
-def test_ex16() -> None:
-    ns = solutions("ex16_speed")
-    X, K = r(1, 8, 32, 32), r(8, 8, 3, 3, seed=8)
-    ratio = practice.check_speedup(
-        ns["conv2d_gemm"],
-        ns["conv2d_loops"],
-        (X, K),
-        {"padding": 1},
-        fast_name="conv2d_gemm",
-        slow_name="conv2d_loops",
-        min_ratio=5,
-    )
-    assert ratio >= 5
-    fails(
-        lambda: practice.check_speedup(
-            ns["conv2d_loops"],
-            ns["conv2d_loops"],
-            (r(1, 2, 6, 6), r(2, 2, 3, 3)),
-            {},
-            fast_name="conv2d_gemm",
-            slow_name="conv2d_loops",
-            min_ratio=5,
-        ),
-        "faster, at least 5x is required",
-    )
-    small, big = r(2, 3, 7, 7), r(2, 3, 30, 30)
-    practice.check_no_output_loop(
-        ns["conv2d_gemm"], (small, K[:, :3]), (big, K[:, :3]), fname="conv2d_gemm"
-    )
-    fails(
-        lambda: practice.check_no_output_loop(
-            ns["conv2d_loops"], (small, K[:, :3]), (big, K[:, :3]), fname="conv2d_loops"
-        ),
-        "loops in Python over the output positions",
-    )
-    x, g = r(12, seed=11), r(3, seed=12)
-    practice.check_no_output_loop(
-        ns["winograd_conv1d"], (x, g), (r(202, seed=13), g), fname="winograd_conv1d"
-    )
-    assert torch.allclose(ns["winograd_conv1d"](x, g), F.conv1d(x[None, None], g[None, None])[0, 0])
 
 
 # --------------------------------------------------------------------------------------------

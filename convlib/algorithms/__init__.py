@@ -28,7 +28,7 @@ from .auto import (
     supported_algorithms,
 )
 from .depthwise import conv_depthwise
-from .fft import conv_fft, fft_size
+from .fft import conv_fft, exact_fft_length, fft_size
 from .im2col import conv_im2col, conv_im2col_partial, im2col, im2col_bytes
 from .pointwise import conv_pointwise
 from .transpose import conv_transpose_gemm, conv_transpose_phase
@@ -57,6 +57,7 @@ __all__ = [
     "conv_winograd",
     "derive_winograd",
     "fft_size",
+    "exact_fft_length",
     "im2col",
     "im2col_bytes",
     "supported_algorithms",

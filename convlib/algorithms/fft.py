@@ -30,6 +30,19 @@ def fft_size(n: int) -> int:
         m += 1
 
 
+def exact_fft_length(size: int, extent: int, padding: int = 0, stride: int = 1) -> int:
+    """The smallest length L at which one circular correlation gives every output exactly.
+
+    The input is placed after ``padding`` zeros (the wrap-around supplies the right-hand ones),
+    the kernel's taps span ``extent = dilation * (k - 1) + 1`` samples, outputs are read at
+    0, stride, 2 stride, ...: L >= size + padding so that the wrap-around reads only zeros,
+    L >= extent so that the taps stay distinct, L >= stride * (out - 1) + 1 so that the last
+    output read exists. Chapter 15 and ex15's check both use this rule.
+    """
+    out = (size + 2 * padding - extent) // stride + 1
+    return max(size + padding, extent, stride * (out - 1) + 1)
+
+
 def conv_fft(
     X: torch.Tensor,
     K: torch.Tensor,
@@ -53,11 +66,10 @@ def conv_fft(
     d = a.d
     dims = tuple(range(-d, 0))
     extent = [dl * (k - 1) + 1 for k, dl in zip(a.kernel, a.dilation, strict=True)]
-    # L >= spatial + padding: the wrap-around reads only zeros; L >= extent: taps stay distinct.
-    # and L >= the last output position read, stride * (out - 1) + 1.
+    # the exact length per axis, rounded up to a fast one
     L = [
-        fft_size(max(n + p, e, s * (o - 1) + 1))
-        for n, p, e, s, o in zip(a.spatial, a.padding, extent, a.stride, a.out, strict=True)
+        fft_size(exact_fft_length(n, e, p, s))
+        for n, p, e, s in zip(a.spatial, a.padding, extent, a.stride, strict=True)
     ]
     # Kernel buffer: tap u sits at (u * dilation - padding) mod L, so the output needs no shift.
     Kbuf = K.new_zeros(*K.shape[:2], *L)

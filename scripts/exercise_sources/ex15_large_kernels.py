@@ -14,10 +14,11 @@
 # - Before submitting, run **Kernel > Restart & Run All**, or in a terminal
 #   `nbgrader validate ex15_large_kernels.ipynb`.
 #
-# The chapter computes a convolution layer through the FFT with padding and groups. Here you derive
-# the smallest FFT size that is still exact, add what the chapter leaves out (bias and stride, and
-# a spectrum product summed over channels), and filter a signal too long for one FFT, block by
-# block (overlap-save).
+# The chapter computes a convolution layer through the FFT, padded on both sides, without dilation
+# or stride. Here you derive the smallest FFT length that is still exact when padding, dilation and
+# stride all play (the wrap-around can do the right-hand padding for you), build a layer that
+# transforms at exactly that length, and filter a signal too long for one FFT, block by block
+# (overlap-save).
 
 # %% parameters id=parameters
 device = "cpu"
@@ -26,83 +27,91 @@ device = "cpu"
 import torch
 
 import convlib.check as check
-import convlib.check_practice as practice
+import convlib.checks.ex15 as practice
 
 # The environment variable CONVLIB_DEVICE (e.g. "cuda"), if set, wins over the parameter above.
 device = check.device(device)
 
 # %% markdown id=md_size
-# ## 1. How long must the FFT be? (2 points)
+# ## 1. How long must the FFT be? (3 points)
 #
 # The product of two length-`n` DFTs computes a *circular* correlation: indices wrap around modulo
-# `n`. Along one axis, the input has `size` samples, is zero-padded by `padding` on both ends, and
-# is cross-correlated with a kernel of `kernel_size` taps; only the valid outputs
-# `t = 0 .. size + 2*padding - kernel_size` are kept. Write `fft_size(size, kernel_size, padding)`:
-# the smallest `n` for which the circular result equals the linear one at every kept output.
-# Think about which outputs the wrap-around actually reaches before you answer
-# `size + 2*padding + kernel_size - 1` (the length of the *full* correlation).
+# `n`. Along one axis the input has `size` samples; the layer pads it with `padding` zeros on both
+# ends, and its kernel has `kernel_size` taps `dilation` samples apart; the outputs kept are
+# `t = 0, stride, 2*stride, ...`, as `F.conv1d` gives them. The FFT route stores the input after
+# `padding` zeros in a buffer of length `n` and the kernel's taps at `0, dilation, 2*dilation, ...`
+# in another; neither may be cut short. Write
+# `fft_size(size, kernel_size, padding=0, dilation=1, stride=1)`: the smallest `n` for which the
+# circular result equals `F.conv1d` at every kept output, for every input.
+#
+# Chapter 15 answers this without dilation or stride. Work out which indices each kept output
+# reads and where they land modulo `n`, for each of the three arguments. The check gives a usual
+# wrong rule its name.
 
 # %% solution id=fft_size
-def fft_size(size: int, kernel_size: int, padding: int = 0) -> int:
-    """Smallest FFT length whose circular correlation gives every valid output exactly."""
+def fft_size(size: int, kernel_size: int, padding: int = 0, dilation: int = 1, stride: int = 1) -> int:
+    """Smallest circular-correlation length that gives every kept output exactly."""
     ### BEGIN SOLUTION
-    return size + 2 * padding
+    extent = dilation * (kernel_size - 1) + 1
+    out = (size + 2 * padding - extent) // stride + 1
+    return max(size + padding, extent, stride * (out - 1) + 1)
     ### END SOLUTION
 
-# %% test id=test_fft_size points=2
+# %% test id=test_fft_size points=3
 practice.check_fft_size(fft_size, 16, 5)
 practice.check_fft_size(fft_size, 10, 3, 1)
 ### BEGIN HIDDEN TESTS
-sys.modules.pop("convlib.check_practice", None)
-practice = importlib.import_module("convlib.check_practice")
-for size, k, p in [(7, 7, 0), (32, 13, 6), (9, 1, 2), (20, 31, 15)]:
-    practice.check_fft_size(fft_size, size, k, p)
+for name in ("convlib.checks.core", "convlib.checks.ex15"):
+    sys.modules.pop(name, None)
+practice = importlib.import_module("convlib.checks.ex15")
+for size, k, p, d, s in [(7, 7, 0, 1, 1), (32, 13, 6, 1, 1), (9, 1, 2, 1, 1), (20, 31, 15, 1, 1), (5, 3, 2, 4, 1), (12, 3, 1, 2, 3), (8, 2, 3, 1, 2), (10, 4, 0, 3, 2)]:
+    practice.check_fft_size(fft_size, size, k, p, d, s)
 ### END HIDDEN TESTS
 
-# %% markdown id=md_fft_conv2d
-# ## 2. A convolution layer through the FFT (5 points)
+# %% markdown id=md_fft_conv1d
+# ## 2. A 1D layer at exactly that length (4 points)
 #
-# Write `fft_conv2d(X, K, bias=None, padding=0, stride=1)`, the same as
-# `F.conv2d(X, K, bias, stride, padding)` for `X: (N, C_in, H, W)`, `K: (C_out, C_in, kh, kw)`:
-#
-# 1. zero-pad `X` by `padding`, to `(Hp, Wp)`;
-# 2. take `torch.fft.rfft2` of the padded input and of the kernel, both at size `s=(Hp, Wp)`;
-# 3. cross-correlation, not convolution: multiply by the *complex conjugate* of the kernel's
-#    spectrum, and sum over the input channels in the frequency domain
-#    (`torch.einsum("nchw,ochw->nohw", ...)` works on complex tensors);
-# 4. `torch.fft.irfft2(..., s=(Hp, Wp))`, keep the valid outputs (which indices?), then every
-#    `stride`-th one, and add the bias.
+# Write `fft_conv1d(X, K, bias=None, padding=0, dilation=1, stride=1)`, the same as
+# `F.conv1d(X, K, bias, stride, padding, dilation)` for `X: (N, C_in, L)`, `K: (C_out, C_in, k)`,
+# computed through `torch.fft.rfft`/`irfft` at the length `fft_size` of task 1 (call it): the
+# input is stored after `padding` zeros only, the dilated kernel's taps are placed in a buffer of
+# that length, the channel sum happens in the frequency domain, and the kept outputs are read
+# from the circular result. Chapter 15's `conv2d_fft` pads both sides and has no dilation, no
+# stride and no bias.
 
-# %% solution id=fft_conv2d
-def fft_conv2d(X: torch.Tensor, K: torch.Tensor, bias: torch.Tensor | None = None, padding: int = 0, stride: int = 1) -> torch.Tensor:
-    """X: (N, C_in, H, W), K: (C_out, C_in, kh, kw), bias: (C_out,) -> (N, C_out, H', W')."""
+# %% solution id=fft_conv1d
+def fft_conv1d(X: torch.Tensor, K: torch.Tensor, bias: torch.Tensor | None = None, padding: int = 0, dilation: int = 1, stride: int = 1) -> torch.Tensor:
+    """X: (N, C_in, L), K: (C_out, C_in, k), bias: (C_out,) -> (N, C_out, L_out)."""
     ### BEGIN SOLUTION
-    N, C_in, H, W = X.shape
-    C_out, _, kh, kw = K.shape
-    p, s = padding, stride
-    Xp = X.new_zeros((N, C_in, H + 2 * p, W + 2 * p))
-    Xp[:, :, p : p + H, p : p + W] = X
-    Hp, Wp = Xp.shape[-2:]
-    spectrum = torch.einsum("nchw,ochw->nohw", torch.fft.rfft2(Xp, s=(Hp, Wp)), torch.fft.rfft2(K, s=(Hp, Wp)).conj())
-    full = torch.fft.irfft2(spectrum, s=(Hp, Wp))
-    Y = full[:, :, : Hp - kh + 1 : s, : Wp - kw + 1 : s]
+    N, C_in, L = X.shape
+    C_out, _, k = K.shape
+    p, d, s = padding, dilation, stride
+    n = fft_size(L, k, p, d, s)
+    L_out = (L + 2 * p - d * (k - 1) - 1) // s + 1
+    Xbuf = X.new_zeros((N, C_in, n))
+    Xbuf[:, :, p : p + L] = X
+    Kbuf = K.new_zeros((C_out, C_in, n))
+    Kbuf[:, :, : d * (k - 1) + 1 : d] = K
+    spectrum = torch.einsum("ncf,ocf->nof", torch.fft.rfft(Xbuf), torch.fft.rfft(Kbuf).conj())
+    Y = torch.fft.irfft(spectrum, n)[:, :, : s * (L_out - 1) + 1 : s]
     if bias is not None:
-        Y = Y + bias[None, :, None, None]
+        Y = Y + bias[None, :, None]
     return Y.contiguous()
     ### END SOLUTION
 
-# %% test id=test_fft_conv2d points=5
-X = check.randn(2, 3, 12, 12, seed=1, device=device)
-K = check.randn(4, 3, 7, 7, seed=2, device=device)
-practice.check_fft_conv2d(fft_conv2d, X, K)
-practice.check_fft_conv2d(fft_conv2d, X, K, check.randn(4, seed=3, device=device), padding=3, stride=2)
+# %% test id=test_fft_conv1d points=4
+X = check.randn(2, 3, 12, seed=1, device=device)
+K = check.randn(4, 3, 5, seed=2, device=device)
+practice.check_fft_conv1d(fft_conv1d, X, K)
+practice.check_fft_conv1d(fft_conv1d, X, K, check.randn(4, seed=3, device=device), padding=3, dilation=2, stride=2)
 ### BEGIN HIDDEN TESTS
-sys.modules.pop("convlib.check_practice", None)
-practice = importlib.import_module("convlib.check_practice")
-for seed, (xs, ks, p, s) in enumerate([((1, 1, 9, 13), (2, 1, 5, 3), 2, 1), ((2, 2, 16, 16), (3, 2, 11, 11), 5, 3), ((1, 3, 8, 8), (1, 3, 1, 1), 0, 2), ((1, 2, 6, 7), (2, 2, 6, 7), 0, 1)]):
+for name in ("convlib.checks.core", "convlib.checks.ex15"):
+    sys.modules.pop(name, None)
+practice = importlib.import_module("convlib.checks.ex15")
+for seed, (xs, ks, p, d, s) in enumerate([((1, 1, 9), (2, 1, 3), 2, 4, 1), ((2, 2, 16), (3, 2, 11), 5, 1, 3), ((1, 3, 8), (1, 3, 1), 0, 1, 2), ((1, 2, 7), (2, 2, 7), 0, 1, 1), ((2, 2, 20), (2, 2, 4), 6, 3, 2)]):
     X = check.randn(*xs, seed=10 + seed, device=device)
     K = check.randn(*ks, seed=20 + seed, device=device)
-    practice.check_fft_conv2d(fft_conv2d, X, K, check.randn(ks[0], seed=30 + seed, device=device), padding=p, stride=s)
+    practice.check_fft_conv1d(fft_conv1d, X, K, check.randn(ks[0], seed=30 + seed, device=device), padding=p, dilation=d, stride=s)
 ### END HIDDEN TESTS
 
 # %% markdown id=md_overlap_save
@@ -138,8 +147,9 @@ k = check.randn(9, seed=5, device=device)
 practice.check_overlap_save(fft_conv1d_overlap_save, x, k, 16)
 practice.check_overlap_save(fft_conv1d_overlap_save, x, k, 23)
 ### BEGIN HIDDEN TESTS
-sys.modules.pop("convlib.check_practice", None)
-practice = importlib.import_module("convlib.check_practice")
+for name in ("convlib.checks.core", "convlib.checks.ex15"):
+    sys.modules.pop(name, None)
+practice = importlib.import_module("convlib.checks.ex15")
 for seed, (L, m, block) in enumerate([(64, 1, 8), (50, 17, 5), (31, 31, 4), (200, 33, 64)]):
     x = check.randn(L, seed=40 + seed, device=device)
     k = check.randn(m, seed=50 + seed, device=device)
