@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup book test lint bench grade clean exercises check-exercises
+.PHONY: help setup book book-private test lint bench grade clean exercises check-exercises
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  make \1\t\2/' | expand -t 20
@@ -34,6 +34,9 @@ browser:  ## install Chromium (Debian package) for the browser test of the site,
 book: $(STAMP)  ## build the site (executes chapters, cached); prints the path of index.html
 	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
 	@echo "Site built: $(CURDIR)/_build/html/index.html"
+
+book-private: $(STAMP)  ## build the site for a private term (no solutions, no instructor pages) into _build/private
+	$(PY) scripts/private_site.py --out _build/private
 
 test: book browser  ## build the site, then run the whole test suite (installs Chromium if missing)
 	$(PY) -m pytest -n auto

@@ -8,7 +8,13 @@
 - Exercise notebooks ``exercises/<a>/<a>.ipynb`` are copied to ``_downloads/exercises/<a>.ipynb``,
   solution sources ``solutions/<a>/<a>.ipynb`` to ``_downloads/solutions/<a>.ipynb``.
 - Roles for pages: ``{exercise-download}`ex01_cross_correlation``` and
-  ``{solution-download}`ex01_cross_correlation```. An assignment whose notebook does not exist yet
+  ``{solution-download}`ex01_cross_correlation```.
+- ``site_publish_solutions: false`` (a private term's site) keeps every solution source out of the
+  build: no ``_downloads/solutions`` (a stale one from a public build is removed), and the
+  solution role renders as text saying the file is kept private.
+- ``site_optional_pages``: pages (the instructor pages) that a copy of the site may leave out of
+  ``_toc.yml``; a ``{doc}`` or ``{ref}`` link to one that is not built renders as plain text
+  instead of failing the build. An assignment whose notebook does not exist yet
   is rendered as plain text "(not available yet)" and logged, not warned about, so the book builds
   while exercises are being written; tests/test_site.py requires every one of them to exist.
 
@@ -64,6 +70,11 @@ def _download_role(kind: str):  # type: ignore[no-untyped-def]
                 line=lineno,
             )
             return [inliner.problematic(rawtext, rawtext, msg)], [msg]
+        if kind == "solution" and not app.config.site_publish_solutions:
+            node = nodes.inline(
+                rawtext, f"{assignment}.ipynb (kept private)", classes=["download-private"]
+            )
+            return [node], []
         source = _assignment_source(app, kind, assignment)
         # Rebuild the page when the notebook appears or changes (a missing dependency
         # makes Sphinx re-read the page on every build until it exists).
@@ -235,6 +246,9 @@ def _on_build_finished(app: Sphinx, exception: Exception | None) -> None:
     copied = {kind: 0 for kind in KINDS}
     for kind, folder in KINDS.items():
         target = out / folder
+        if kind == "solution" and not app.config.site_publish_solutions:
+            shutil.rmtree(target, ignore_errors=True)  # a public build's copies, if any
+            continue
         target.mkdir(parents=True, exist_ok=True)
         for assignment in app.config.site_assignments:
             source = _assignment_source(app, kind, assignment)
@@ -254,14 +268,40 @@ def _on_build_finished(app: Sphinx, exception: Exception | None) -> None:
     )
 
 
+def _left_out_page(app: Sphinx, env: Any, node: Any) -> str | None:
+    """The optional page a pending ``doc``/``ref`` reference points at, if this build leaves it
+    out (not in ``_toc.yml``); None for any other reference."""
+    target = str(node.get("reftarget", "")).strip("/")
+    for page in app.config.site_optional_pages:
+        name = page.rsplit("/", 1)[-1]
+        wanted = (name, page) if node.get("reftype") == "doc" else (name.replace("_", "-"),)
+        if node.get("reftype") in ("doc", "ref") and target in wanted:
+            return None if page in env.found_docs else str(page)
+    return None
+
+
+def _on_missing_reference(app: Sphinx, env: Any, node: Any, contnode: Any) -> Any:
+    # An optional page (the instructor pages) left out of this copy's _toc.yml: keep the words,
+    # drop the link. Any other missing target still fails the build.
+    page = _left_out_page(app, env, node)
+    if page is None:
+        return None
+    logger.info(f"[site_downloads] {page} is not in this site: link to it dropped")
+    text = contnode.astext() if contnode is not None else page
+    return nodes.inline(text, text, classes=["optional-page-left-out"])
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("site_assignments", [], "env")
     app.add_config_value("site_chapter_assignments", {}, "env")
     app.add_config_value("site_chapter_pattern", r"^book/chapters/\d\d_", "env")
+    app.add_config_value("site_publish_solutions", True, "env")
+    app.add_config_value("site_optional_pages", [], "env")
     app.add_role("exercise-download", _download_role("exercise"))
     app.add_role("solution-download", _download_role("solution"))
     app.connect("source-read", _on_source_read)
     app.connect("env-get-outdated", _on_get_outdated)
     app.connect("html-page-context", _on_page_context)
     app.connect("build-finished", _on_build_finished)
+    app.connect("missing-reference", _on_missing_reference)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
