@@ -88,6 +88,7 @@ async () => {
     src: img.currentSrc || img.src,
     ok: img.complete && img.naturalWidth > 0,
     width: img.naturalWidth,
+    alt: img.getAttribute("alt"),
   }));
   const videos = Array.from(document.querySelectorAll("video")).map(v => ({
     src: v.currentSrc || v.src, ok: v.error === null,

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.slow
 
 _SITE_CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())["sphinx"]["config"]
 ASSIGNMENTS = list(_SITE_CONFIG["site_assignments"])
-# chapter number -> assignment 
+# chapter number -> assignment
 CHAPTER_ASSIGNMENTS = {str(k): v for k, v in _SITE_CONFIG["site_chapter_assignments"].items()}
 SCREENSHOT_PAGES = {
     "intro": "book/intro.html",
@@ -164,6 +164,21 @@ def _broken_links(info: dict[str, Any], record: dict[str, Any], site: Path) -> l
     return broken
 
 
+# An alt that only names a file: an image extension, or a long hexadecimal hash (the name
+# myst-nb gives a cell's output image), with or without a path before it.
+_FILE_LIKE_ALT = re.compile(
+    r"(^|[/\\])[\w.-]+\.(png|jpe?g|gif|svg|webp|bmp)$|(^|[/\\])[0-9a-f]{16,}(\.\w+)?$",
+    re.IGNORECASE,
+)
+
+
+def _undescribed(img: dict[str, Any]) -> bool:
+    """True when an image's alt text is missing, empty, or a file name or hash, not words."""
+    alt = (img.get("alt") or "").strip()
+    name = unquote(urlsplit(img["src"]).path).rsplit("/", 1)[-1]
+    return not alt or bool(_FILE_LIKE_ALT.search(alt)) or alt in (name, name.rsplit(".", 1)[0])
+
+
 def _problems(
     info: dict[str, Any], record: dict[str, Any], site: Path = SITE
 ) -> dict[str, list[str]]:
@@ -179,6 +194,11 @@ def _problems(
             img["src"][:100] for img in info["images"] + info["videos"] if not img["ok"]
         ],
         "internal links that do not resolve": _broken_links(info, record, site),
+        "images whose alt text does not describe them": [
+            f"{img['src'][:80]} (alt={img.get('alt')!r})"
+            for img in info["images"]
+            if _undescribed(img)
+        ],
     }
 
 
@@ -435,6 +455,10 @@ def test_phone_views_have_no_problems(record: dict[str, Any]) -> None:
 
 # A tiny site with one defect per page: each check must notice its defect (and only there).
 _HEAD = "<!doctype html><html><head><meta charset='utf-8'><link rel='icon' href='data:,'>"
+_PIXEL = (  # a 1x1 grey PNG
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNoAAAAggCB"
+    "d81ytgAAAABJRU5ErkJggg=="
+)
 DEFECTS = {
     "ok.html": ("<p id='here'>fine <a href='other.html#there'>link</a></p>", set()),
     "other.html": ("<p id='there'>fine</p>", set()),
@@ -443,7 +467,7 @@ DEFECTS = {
         {"requests to other hosts", "failed requests", "console errors"},
     ),
     "image.html": (
-        "<p>x</p><img src='missing.png'>",
+        "<p>x</p><img src='missing.png' alt='A picture that is not there'>",
         {"images or animations that did not load", "HTTP errors", "console errors"},
     ),
     "tex.html": (
@@ -451,6 +475,21 @@ DEFECTS = {
         {"raw TeX left in the text", "math not typeset by MathJax"},
     ),
     "script.html": ("<p>x</p><script>notDefined()</script>", {"uncaught script errors"}),
+    "alt.html": (
+        "".join(
+            f"<img src='{_PIXEL}'{alt}>"
+            for alt in (
+                "",
+                " alt=''",
+                " alt='  '",
+                " alt='plot.png'",
+                " alt='../../_images/0a1b2c3d4e5f60718293a4b5c6d7e8f9.png'",
+                " alt='0a1b2c3d4e5f60718293a4b5c6d7e8f9'",
+            )
+        )
+        + f"<img src='{_PIXEL}' alt='A grey square, one pixel wide.'>",
+        {"images whose alt text does not describe them"},
+    ),
     "links.html": (
         "<p><a href='gone.html'>a</a> <a href='ok.html#nowhere'>b</a></p>",
         {"internal links that do not resolve"},
@@ -472,3 +511,5 @@ def test_the_checks_catch_defects(chromium: str, tmp_path: Path) -> None:
         assert found == expected, f"{page}: expected {expected}, found {found}"
     links = _broken_links(record["pages"]["links.html"], record, site)
     assert len(links) == 2, links
+    undescribed = [img for img in record["pages"]["alt.html"]["images"] if _undescribed(img)]
+    assert len(undescribed) == 6, undescribed  # all but the last, which has words
