@@ -20,6 +20,7 @@ Pipeline (never edit exercises/ by hand):
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import re
@@ -35,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ROOT / "scripts" / "exercise_sources"
 ASSIGNMENTS = [
     "ex01_cross_correlation",
+    "ex02_learning_a_kernel",
     "ex03_padding_stride",
     "ex04_channels",
     "ex05_one_by_one",
@@ -116,6 +118,88 @@ def parse_source(path: Path) -> list[CellSpec]:
     return cells
 
 
+# A test cell's last line must not have a value: nbgrader reads a numeric output of a graded
+# cell as partial credit (and aborts the autograde when it exceeds the cell's points). A final
+# bare expression is allowed only when it is `print(...)` or a call of a function, imported by
+# the notebook, whose return annotation is None (`check.check_conv2d(...)`, read from the
+# module itself); anything else fails generation.
+
+
+def imported_names(specs: list[CellSpec]) -> dict[str, str]:
+    """name -> the module it is bound to by the notebook's import statements."""
+    names: dict[str, str] = {}
+    for spec in specs:
+        if spec.kind == "markdown":
+            continue
+        try:
+            tree = ast.parse(spec.source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    if a.asname:
+                        names[a.asname] = a.name
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                for a in node.names:
+                    names[a.asname or a.name] = f"{node.module}.{a.name}"
+    return names
+
+
+def _returns_none(call: ast.expr, names: dict[str, str]) -> bool:
+    """Whether ``call`` is ``print(...)`` or ``module.f(...)`` with ``module`` imported by the
+    notebook and ``f`` annotated ``-> None`` (so a check that starts returning a value makes its
+    cells fail the lint)."""
+    import importlib
+    import inspect
+
+    if not isinstance(call, ast.Call):
+        return False
+    if isinstance(call.func, ast.Name):
+        return call.func.id == "print"
+    func = call.func
+    if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)):
+        return False
+    module = names.get(func.value.id)
+    if module is None:
+        return False
+    try:
+        fn = getattr(importlib.import_module(module), func.attr)
+        returns = inspect.signature(inspect.unwrap(fn)).return_annotation
+    except (ImportError, AttributeError, TypeError, ValueError):
+        return False
+    return returns is None or returns == "None"
+
+
+def lint_cell(assignment: str, cell: CellSpec, names: dict[str, str]) -> list[str]:
+    """What is wrong with a cell: control characters (any cell), or a test cell whose last
+    top-level statement is an expression that may have a value (``names``: the notebook's
+    imports, see ``imported_names``)."""
+    problems = []
+    bad = sorted({f"U+{ord(ch):04X}" for ch in cell.source if ch < " " and ch not in "\n\t"})
+    bad += sorted({f"U+{ord(ch):04X}" for ch in cell.source if "\x7f" <= ch <= "\x9f"})
+    if bad:
+        problems.append(f"{assignment}: cell {cell.grade_id} has control characters {bad}")
+    if cell.kind != "test":
+        return problems
+    code = "\n".join(
+        "pass" if line.lstrip().startswith(("%", "!")) else line for line in cell.source.split("\n")
+    )
+    try:
+        body = ast.parse(code).body
+    except SyntaxError as error:
+        return [*problems, f"{assignment}: test cell {cell.grade_id} does not parse: {error}"]
+    last = body[-1] if body else None
+    if isinstance(last, ast.Expr) and not _returns_none(last.value, names):
+        problems.append(
+            f"{assignment}: test cell {cell.grade_id} ends with `{ast.unparse(last)[:80]}`, an "
+            f"expression that may have a value (line {last.lineno}): nbgrader reads a number "
+            "there as partial credit. Assign it (`ratio = ...`) or end with a call that returns "
+            "None."
+        )
+    return problems
+
+
 def _nbgrader_meta(cell: CellSpec) -> dict[str, object]:
     meta: dict[str, object] = {
         "grade": cell.kind == "test",
@@ -133,6 +217,10 @@ def _nbgrader_meta(cell: CellSpec) -> dict[str, object]:
 def build_solution_notebook(assignment: str) -> nbformat.NotebookNode:
     """The nbgrader source notebook for ``assignment``, built from its exercise source file."""
     specs = parse_source(SOURCES / f"{assignment}.py")
+    names = imported_names(specs)
+    problems = [p for spec in specs for p in lint_cell(assignment, spec, names)]
+    if problems:
+        raise ValueError("\n".join(problems))
     total = sum(c.points for c in specs if c.kind == "test")
     nb = nbformat.v4.new_notebook()
     nb.metadata = {

@@ -5,8 +5,8 @@ the released notebook `exercises/ex01_cross_correlation` and the answers in `sol
 returns `{student: Expected}`. The expected scores are written here by reasoning about each fault
 (which answer it breaks, which tasks call that answer), not computed by the grader.
 
-ex01 has four tasks: test_corr2d (2 points), test_convolve2d (2, calls corr2d), test_conv2d (4)
-and test_learn_kernel (2, calls corr2d).
+ex01 has three tasks: test_corr2d (3 points), test_convolve2d (3, calls corr2d) and
+test_recover_kernel (4).
 
     python tests/faulty_class.py DEST   # write the class and print the expected table
 """
@@ -25,12 +25,11 @@ from nbgrader.utils import compute_checksum
 
 REPO = Path(__file__).resolve().parents[1]
 A = "ex01_cross_correlation"
-TASKS = {"test_corr2d": 2.0, "test_convolve2d": 2.0, "test_conv2d": 4.0, "test_learn_kernel": 2.0}
+TASKS = {"test_corr2d": 3.0, "test_convolve2d": 3.0, "test_recover_kernel": 4.0}
 ANSWERS = {  # answer cell grade_id -> its test
     "corr2d": "test_corr2d",
     "convolve2d": "test_convolve2d",
-    "conv2d": "test_conv2d",
-    "learn_kernel": "test_learn_kernel",
+    "recover_kernel": "test_recover_kernel",
 }
 FULL = dict(TASKS)
 ZERO = dict.fromkeys(TASKS, 0.0)
@@ -122,28 +121,30 @@ def build(dest: Path) -> dict[str, Expected]:
     add("李雷", answered(good), Expected(FULL, "graded", "non-ASCII student id"))
     add(
         "partial_1",
-        answered({**good, "conv2d": bad["conv2d"]}),
-        Expected(_scores(conv2d=0), "graded", "partially correct (conv2d wrong)"),
+        answered({**good, "recover_kernel": bad["recover_kernel"]}),
+        Expected(_scores(recover_kernel=0), "graded", "partially correct (recover_kernel wrong)"),
     )
     add(
         "partial_2",
-        answered({**good, "convolve2d": bad["convolve2d"], "learn_kernel": bad["learn_kernel"]}),
-        Expected(_scores(convolve2d=0, learn_kernel=0), "graded", "partially correct (2 wrong)"),
+        answered(
+            {**good, "convolve2d": bad["convolve2d"], "recover_kernel": bad["recover_kernel"]}
+        ),
+        Expected(_scores(convolve2d=0, recover_kernel=0), "graded", "partially correct (2 wrong)"),
     )
     # corr2d wrong breaks the two tasks that call it as well
     add(
         "partial_3",
         answered({**good, "corr2d": bad["corr2d"]}),
         Expected(
-            _scores(corr2d=0, convolve2d=0, learn_kernel=0),
+            _scores(corr2d=0, convolve2d=0),
             "graded",
             "partially correct (corr2d wrong)",
         ),
     )
     add(
         "partial_4",
-        answered({**good, "learn_kernel": bad["learn_kernel"]}),
-        Expected(_scores(learn_kernel=0), "graded", "partially correct (learn_kernel wrong)"),
+        answered({**good, "convolve2d": bad["convolve2d"]}),
+        Expected(_scores(convolve2d=0), "graded", "partially correct (convolve2d wrong)"),
     )
     add("all_wrong", answered(bad), Expected(ZERO, "graded", "all wrong"))
     add(
@@ -153,14 +154,14 @@ def build(dest: Path) -> dict[str, Expected]:
     # ---- code that breaks
     add(
         "syntax_error",
-        answered({**good, "conv2d": good["conv2d"].replace("):", ")", 1)}),
-        Expected(_scores(conv2d=0), "graded", "syntax error in one answer"),
+        answered({**good, "recover_kernel": good["recover_kernel"].replace("):", ")", 1)}),
+        Expected(_scores(recover_kernel=0), "graded", "syntax error in one answer"),
     )
     add(
         "exception_at_import",
         answered({**good, "corr2d": 'raise RuntimeError("half-finished")\n' + good["corr2d"]}),
         Expected(
-            _scores(corr2d=0, convolve2d=0, learn_kernel=0),
+            _scores(corr2d=0, convolve2d=0),
             "graded",
             "exception when the answer cell runs",
         ),
@@ -170,7 +171,7 @@ def build(dest: Path) -> dict[str, Expected]:
         "infinite_loop",
         answered({**good, "corr2d": loop}),
         Expected(
-            _scores(corr2d=0, convolve2d=0, learn_kernel=0),
+            _scores(corr2d=0, convolve2d=0),
             "timed_out",
             "infinite loop (per-cell timeout)",
             note="time limit",
@@ -183,12 +184,12 @@ def build(dest: Path) -> dict[str, Expected]:
         "memory_bomb",
         answered({**good, "corr2d": bomb}),
         Expected(
-            _scores(corr2d=0, convolve2d=0, learn_kernel=0),
+            _scores(corr2d=0, convolve2d=0),
             "graded",
             "allocates memory without end (kernel memory cap)",
         ),
     )
-    crash = good["conv2d"].replace(
+    crash = good["recover_kernel"].replace(
         '"""\n',
         '"""\n    import numpy as np\n    a = np.zeros(1)\n'
         "    np.lib.stride_tricks.as_strided(a, shape=(10**9,), strides=(10**6,)).sum()\n",
@@ -196,7 +197,7 @@ def build(dest: Path) -> dict[str, Expected]:
     )
     add(
         "segfault",
-        answered({**good, "conv2d": crash}),
+        answered({**good, "recover_kernel": crash}),
         Expected(ZERO, "crashed", "kills its kernel (segfault)", note="kernel died"),
     )
     add(
@@ -226,7 +227,7 @@ def build(dest: Path) -> dict[str, Expected]:
         "deleted_answer",
         nb,
         Expected(
-            _scores(corr2d=0, convolve2d=0, learn_kernel=0),
+            _scores(corr2d=0, convolve2d=0),
             "tampered",
             "deleted an answer cell",
             note="deleted",
@@ -243,7 +244,7 @@ def build(dest: Path) -> dict[str, Expected]:
         ),
     )
     nb = answered(good)
-    cell(nb, "test_conv2d").source += "\nprint('I was here')"
+    cell(nb, "test_recover_kernel").source += "\nprint('I was here')"
     add(
         "edited_test_correct",
         nb,
@@ -337,9 +338,9 @@ def build(dest: Path) -> dict[str, Expected]:
         "calls_torch_op",
         answered({**good, "corr2d": cheat}),
         Expected(
-            _scores(corr2d=0, convolve2d=0, learn_kernel=0),
+            _scores(corr2d=0, convolve2d=0),
             "graded",
-            "corr2d calls F.conv2d (convolve2d and learn_kernel call corr2d: each check "
+            "corr2d calls F.conv2d (convolve2d calls corr2d: each check "
             "sees the op while the function runs)",
             feedback="calls torch.nn.functional.conv2d, which computes what this task asks",
         ),

@@ -122,11 +122,11 @@ SAMPLE = {
     EX01: "corr2d(torch.ones(5, 5, dtype=torch.float64), torch.ones(2, 2, dtype=torch.float64))",
     EX03: "pad2d(torch.ones(3, 3, dtype=torch.float64), 1)",
     EX04: (
-        "corr2d_multi_in(torch.ones(2, 5, 5, dtype=torch.float64), "
-        "torch.ones(2, 2, 2, dtype=torch.float64))"
+        "compose_layers(torch.ones(1, 2, 2, 2, dtype=torch.float64), torch.ones(1, dtype=torch.float64), "
+        "torch.ones(3, 1, 2, 2, dtype=torch.float64), torch.ones(3, dtype=torch.float64))"
     ),
 }
-FIRST_TEST = {EX01: "test_corr2d", EX03: "test_conv_output_size", EX04: "test_corr2d_multi_in"}
+FIRST_TEST = {EX01: "test_corr2d", EX03: "test_same_padding", EX04: "test_compose_layers"}
 TORCH_COMPARE = {
     EX01: (
         "import torch.nn.functional as F\n"
@@ -140,8 +140,10 @@ TORCH_COMPARE = {
     ),
     EX04: (
         "from torch.nn import functional as F\n"
-        "X, K = torch.randn(2, 5, 5, dtype=torch.float64), torch.randn(2, 3, 3, dtype=torch.float64)\n"
-        "print(torch.allclose(corr2d_multi_in(X, K), F.conv2d(X[None], K[None])[0, 0]))"
+        "X, K1, K2 = torch.randn(1, 2, 6, 6, dtype=torch.float64), torch.randn(3, 2, 2, 2, dtype=torch.float64), torch.randn(1, 3, 3, 3, dtype=torch.float64)\n"
+        "b1, b2 = torch.randn(3, dtype=torch.float64), torch.randn(1, dtype=torch.float64)\n"
+        "K, b = compose_layers(K1, b1, K2, b2)\n"
+        "print(torch.allclose(F.conv2d(X, K, b), F.conv2d(F.conv2d(X, K1, b1), K2, b2)))"
     ),
 }
 
@@ -174,8 +176,9 @@ def _honest(a: str, kind: str) -> nbformat.NotebookNode:
         src = {
             EX01: "check.check_corr2d(corr2d, torch.ones(4, 4, dtype=torch.float64), "
             "torch.ones(2, 2, dtype=torch.float64))",
-            EX03: "check.check_output_size(conv_output_size, 9, 3, stride=2)",
-            EX04: "check.check_conv_params(conv_params, 3, 4, 3)",
+            EX03: "practice.check_same_padding(same_padding, 9, 3, 2)",
+            EX04: "practice.check_fold_normalization(fold_normalization, torch.ones(2, 3, 1, 1, dtype=torch.float64), "
+            "torch.zeros(2, dtype=torch.float64), torch.zeros(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64))",
         }[a]
     else:
         src = HONEST[kind].replace("{call}", SAMPLE[a])
@@ -239,7 +242,7 @@ def build(dest: Path) -> dict[str, Member]:
         return s
 
     # the tasks whose functions call corr2d: they reach whatever corr2d calls
-    CORR2D_USERS = ("test_corr2d", "test_convolve2d", "test_learn_kernel")
+    CORR2D_USERS = ("test_corr2d", "test_convolve2d")
     forbidden = {  # student -> (assignment, answer id, body, tasks that reach it)
         "cheat_F_conv2d": (
             EX01,
@@ -250,25 +253,23 @@ def build(dest: Path) -> dict[str, Member]:
         ),
         "cheat_conv2d_alias": (
             EX01,
-            "conv2d",
-            "    from torch.nn.functional import conv2d as c\n    return c(X, K, bias)\n",
-            ("test_conv2d",),
+            "corr2d",
+            "    from torch.nn.functional import conv2d as c\n    return c(X[None, None], K[None, None])[0, 0]\n",
+            CORR2D_USERS,
         ),
         "cheat_nn_module": (
             EX01,
-            "conv2d",
-            "    layer = torch.nn.Conv2d(K.shape[1], K.shape[0], K.shape[2:], bias=bias is not None,"
-            " dtype=X.dtype)\n"
-            "    with torch.no_grad():\n        layer.weight.copy_(K)\n"
-            "        if bias is not None:\n            layer.bias.copy_(bias)\n"
-            "    return layer(X).detach()\n",
-            ("test_conv2d",),
+            "corr2d",
+            "    layer = torch.nn.Conv2d(1, 1, K.shape, bias=False, dtype=X.dtype)\n"
+            "    with torch.no_grad():\n        layer.weight.copy_(K[None, None])\n"
+            "    return layer(X[None, None])[0, 0].detach()\n",
+            CORR2D_USERS,
         ),
         "cheat_convlib": (
             EX01,
-            "conv2d",
-            "    import convlib\n    return convlib.conv2d(X, K, bias)\n",
-            ("test_conv2d",),
+            "corr2d",
+            "    import convlib\n    return convlib.conv2d(X[None, None], K[None, None])[0, 0]\n",
+            CORR2D_USERS,
         ),
         "cheat_aten": (
             EX01,
@@ -303,9 +304,12 @@ def build(dest: Path) -> dict[str, Member]:
         ),
         "cheat_ex04_F_conv2d": (
             EX04,
-            "corr2d_multi_in",
-            "    import torch.nn.functional as F\n    return F.conv2d(X[None], K[None])[0, 0]\n",
-            ("test_corr2d_multi_in",),
+            "compose_layers",
+            "    import torch.nn.functional as F\n"
+            "    k2h, k2w = K2.shape[-2:]\n"
+            "    K1p = F.pad(K1.transpose(0, 1), (k2w - 1, k2w - 1, k2h - 1, k2h - 1))\n"
+            "    return F.conv2d(K1p, K2.flip(-1, -2)).transpose(0, 1), b2 + K2.sum((2, 3)) @ b1\n",
+            ("test_compose_layers",),
         ),
     }
     for student, (a, gid, body, lost) in forbidden.items():
@@ -375,7 +379,7 @@ def build(dest: Path) -> dict[str, Member]:
         notebook(EX01, {"corr2d": forge}),
         Member(
             EX01,
-            zero(EX01, "test_corr2d", "test_convolve2d", "test_learn_kernel"),
+            zero(EX01, "test_corr2d", "test_convolve2d"),
             "tampered",
             False,
             "emits fake check records",
@@ -395,7 +399,7 @@ def build(dest: Path) -> dict[str, Member]:
         notebook(EX01, {"corr2d": lazy}),
         Member(
             EX01,
-            zero(EX01, "test_corr2d", "test_convolve2d", "test_learn_kernel"),
+            zero(EX01, "test_corr2d", "test_convolve2d"),
             "graded",
             False,
             "returns a tensor subclass",

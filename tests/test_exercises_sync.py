@@ -34,7 +34,8 @@ ASSIGNMENTS = make_exercises.ASSIGNMENTS
 
 def test_every_chapter_assignment_exists() -> None:
     expected = [
-        "ex01_cross_correlation", "ex03_padding_stride", "ex04_channels", "ex05_one_by_one",
+        "ex01_cross_correlation", "ex02_learning_a_kernel", "ex03_padding_stride", "ex04_channels",
+        "ex05_one_by_one",
         "ex06_groups", "ex07_dilation", "ex08_transposed", "ex09_backward", "ex10_im2col",
         "ex11_pooling", "ex12_conv1d_3d", "ex13_separable", "ex14_deformable",
         "ex15_large_kernels", "ex16_speed",

@@ -280,10 +280,10 @@ def test_formgrader_reads_the_gradebook_and_manual_grades_survive_a_rerun(graded
     api = NbGraderAPI(config=config)
     listed = {s["student"] for s in api.get_submissions(corpus.EX04) if s["submitted"]}
     assert listed == {s for s, m in graded["members"].items() if m.assignment == corpus.EX04}
-    student, a, gid = "honest_ex04_seeds", corpus.EX04, "test_corr2d_multi_in"
+    student, a, gid = "honest_ex04_seeds", corpus.EX04, "test_compose_layers"
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         gb.find_grade(gid, a, a, student).manual_score = 1.5
-        gb.find_comment("corr2d_multi_in", a, a, student).manual_comment = "see me"
+        gb.find_comment("compose_layers", a, a, student).manual_comment = "see me"
         gb.db.commit()
     cmd = [sys.executable, "-m", "tools.grading", str(graded["class_dir"])]
     cmd += ["--out", str(graded["out"]), "--no-progress", "--config", str(graded["config"])]
@@ -293,7 +293,7 @@ def test_formgrader_reads_the_gradebook_and_manual_grades_survive_a_rerun(graded
     assert json.loads((graded["out"] / "summary.json").read_text())["graded_now"] == 0
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         assert gb.find_grade(gid, a, a, student).manual_score == 1.5
-        assert gb.find_comment("corr2d_multi_in", a, a, student).manual_comment == "see me"
+        assert gb.find_comment("compose_layers", a, a, student).manual_comment == "see me"
     with open(graded["out"] / "grades.csv", encoding="utf-8") as f:
         rows = {(r["student_id"], r["assignment"]): r for r in csv.DictReader(f)}
     assert float(rows[(student, a)]["raw_score"]) == graded["members"][student].total - 2 + 1.5

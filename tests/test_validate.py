@@ -384,24 +384,24 @@ def test_hidden_tests_survive_a_patched_check_module() -> None:
     )
     results = _run_cells(_cells("ex01_cross_correlation"), {"corr2d": cheat})
     assert results["test_corr2d"] is not None and "values differ" in results["test_corr2d"]
-    assert results["test_conv2d"] is None  # the honest answers still score
+    assert results["test_recover_kernel"] is None  # the honest answers still score
 
 
 def test_hidden_tests_catch_a_patched_reference() -> None:
     """A student who makes torch's reference agree with a wrong answer gets 0, with the reason."""
     cheat = (
         "import torch.nn.functional as F\n"
-        "def conv2d(X, K, bias=None):\n"
-        "    return X.new_zeros((X.shape[0], K.shape[0], X.shape[2] - K.shape[2] + 1, X.shape[3] - K.shape[3] + 1))\n"
-        "F.conv2d = lambda X, K, bias=None, *args, **kwargs: conv2d(X, K)\n"
+        "def recover_kernel(X, Y, kernel_size):\n"
+        "    return X.new_zeros(kernel_size)\n"
+        "F.conv2d = lambda X, K, bias=None, *args, **kwargs: X.new_zeros(K.shape[-2:])\n"
     )
     original = F.conv2d
     try:
-        results = _run_cells(_cells("ex01_cross_correlation"), {"conv2d": cheat})
+        results = _run_cells(_cells("ex01_cross_correlation"), {"recover_kernel": cheat})
     finally:
         F.conv2d = original
     assert "tampering, 0 points: torch.nn.functional.conv2d was replaced" in (
-        results["test_conv2d"] or ""
+        results["test_recover_kernel"] or ""
     )
     assert results["test_corr2d"] is None
 
@@ -487,8 +487,8 @@ WRONG = {
     "missing bias, calls F.conv2d, no return": (
         "ex01_cross_correlation",
         {
-            "conv2d": "import torch.nn.functional as F\ndef conv2d(X, K, bias=None):\n    return F.conv2d(X, K, bias)\n",
-            "learn_kernel": "def learn_kernel(X, Y, steps=60, lr=0.03):\n    K = X.new_zeros((1, 2))\n",
+            "corr2d": "import torch.nn.functional as F\ndef corr2d(X, K):\n    return F.conv2d(X[None, None], K[None, None])[0, 0]\n",
+            "recover_kernel": "def recover_kernel(X, Y, kernel_size):\n    K = X.new_zeros(kernel_size)\n",
         },
         [
             "calls torch.nn.functional.conv2d",
@@ -496,19 +496,19 @@ WRONG = {
             "function returned None: did you forget `return`?",
         ],
     ),
-    "bias not added": (
-        "ex01_cross_correlation",
+    "bias not shifted": (
+        "ex04_channels",
         {
-            "conv2d": "def conv2d(X, K, bias=None):\n    N, C, H, W = X.shape\n    O, _, kh, kw = K.shape\n    Y = X.new_zeros((N, O, H - kh + 1, W - kw + 1))\n    for i in range(Y.shape[2]):\n        for j in range(Y.shape[3]):\n            Y[:, :, i, j] = (X[:, None, :, i : i + kh, j : j + kw] * K).sum((2, 3, 4))\n    return Y\n"
+            "fold_normalization": "def fold_normalization(K, b, mean, std):\n    return K / std[None, :, None, None], b\n"
         },
-        ["bias not added"],
+        ["the bias is unchanged: subtracting the mean shifts every output"],
     ),
-    "stride formula": (
+    "same padding for stride 1 only": (
         "ex03_padding_stride",
         {
-            "conv_output_size": "def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1):\n    return (size + 2 * padding - kernel_size + 1) // stride\n"
+            "same_padding": "def same_padding(size, kernel_size, stride):\n    t = kernel_size - 1\n    return t // 2, t - t // 2\n"
         },
-        ["returned 3, expected 4: check the output-size formula with stride=2, padding=2"],
+        ["returned 3, expected 2: 'SAME' keeps ceil(size / stride) outputs"],
     ),
     "groups ignored": ("ex06_groups", {"conv2d": _GROUPS_MIX_SOURCE}, ["groups mix all channels"]),
 }

@@ -1,13 +1,12 @@
 # %% markdown id=title
 # # Exercise 1: cross-correlation from scratch
 #
-# **Total: {total_points} points.** Book chapters 1 and 2 (cross-correlation, convolution,
-# learning a kernel).
+# **Total: {total_points} points.** Book chapter 1 (cross-correlation and convolution).
 #
-# The chapters print `corr2d` and `conv2d` as loops over output positions and learn a kernel with
-# autograd. Here you write the vectorised versions (a loop over the kernel's few taps instead of
-# the many output positions), the "full" convolution of signal processing, and the gradient of
-# the kernel by hand.
+# The chapter prints `corr2d` as a loop over output positions and `convolve2d` as `corr2d` with a
+# flipped kernel. Here you write a vectorised `corr2d` (a loop over the kernel's few taps instead
+# of the many output positions), the "full" convolution of signal processing, and the way back:
+# the kernel recovered from an input and its output.
 #
 # How this notebook works:
 #
@@ -31,13 +30,13 @@ device = "cpu"
 import torch
 
 import convlib.check as check
-import convlib.check_practice as practice
+import convlib.checks.ex01 as practice
 
 # The environment variable CONVLIB_DEVICE (e.g. "cuda"), if set, wins over the parameter above.
 device = check.device(device)
 
 # %% markdown id=md_corr2d
-# ## 1. Cross-correlation with loops (2 points)
+# ## 1. Cross-correlation over the kernel's taps (3 points)
 #
 # A 2D cross-correlation slides the kernel `K` of shape `(kh, kw)` over the input `X` of shape
 # `(H, W)` and, at every position where the kernel fits entirely, takes the sum of the elementwise
@@ -47,10 +46,10 @@ device = check.device(device)
 #
 # so `Y` has shape `(H - kh + 1, W - kw + 1)`. Deep-learning libraries call this operation
 # "convolution". The chapter computes it with two loops over the `(H - kh + 1) * (W - kw + 1)`
-# output positions. Write `corr2d(X, K)` with a loop over the `kh * kw` kernel taps instead: tap
-# `(a, b)` multiplies the whole shifted slice `X[a : a + H_out, b : b + W_out]` by `K[a, b]`, and
-# the output is the sum of those slices. No Python loop over output positions: the check counts
-# the lines your function runs on a small and on a large input.
+# output positions. Write `corr2d(X, K)` with a Python loop over the `kh * kw` kernel taps instead,
+# each tap contributing a whole slice of `X` at once (work out which slice). No Python loop over
+# output positions: the check counts the lines your function runs on a small and on a large input.
+# Build it from slicing, `*` and `+`: `Tensor.unfold`, `F.unfold` and torch's convolutions score 0.
 #
 # Worked example: `X = [[0, 1, 2], [3, 4, 5], [6, 7, 8]]` and `K = [[0, 1], [2, 3]]` give
 # `Y = [[19, 25], [37, 43]]`, since `0*0 + 1*1 + 3*2 + 4*3 = 19`.
@@ -68,7 +67,7 @@ def corr2d(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     return Y
     ### END SOLUTION
 
-# %% test id=test_corr2d points=2
+# %% test id=test_corr2d points=3
 X = torch.arange(9.0, dtype=torch.float64, device=device).reshape(3, 3)
 K = torch.tensor([[0.0, 1.0], [2.0, 3.0]], dtype=torch.float64, device=device)
 check.check_corr2d(corr2d, X, K)  # the worked example
@@ -79,8 +78,8 @@ check.compare(
     call="corr2d(X, K) on the worked example",
 )
 ### BEGIN HIDDEN TESTS
-sys.modules.pop("convlib.check_practice", None)
-practice = importlib.import_module("convlib.check_practice")
+sys.modules.pop("convlib.checks.ex01", None)
+practice = importlib.import_module("convlib.checks.ex01")
 for seed, (H, W, kh, kw) in enumerate([(4, 4, 1, 1), (6, 5, 2, 3), (7, 8, 4, 4), (3, 9, 3, 1)]):
     X = check.randn(H, W, seed=100 + seed, device=device)
     K = check.randn(kh, kw, seed=200 + seed, device=device)
@@ -88,7 +87,7 @@ for seed, (H, W, kh, kw) in enumerate([(4, 4, 1, 1), (6, 5, 2, 3), (7, 8, 4, 4),
 ### END HIDDEN TESTS
 
 # %% markdown id=md_convolve2d
-# ## 2. The "full" convolution of signal processing (2 points)
+# ## 2. The "full" convolution of signal processing (3 points)
 #
 # In mathematics and signal processing, the convolution of `X` with `K` uses the kernel rotated by
 # 180 degrees, and its default output is *full*: every position where the kernel overlaps `X` at
@@ -113,14 +112,11 @@ def convolve2d(X: torch.Tensor, K: torch.Tensor, mode: str = "valid") -> torch.T
     return corr2d(X, K.flip(0, 1))
     ### END SOLUTION
 
-# %% test id=test_convolve2d points=2
+# %% test id=test_convolve2d points=3
 X = torch.arange(9.0, dtype=torch.float64, device=device).reshape(3, 3)
 K = torch.tensor([[0.0, 1.0], [2.0, 3.0]], dtype=torch.float64, device=device)
-check.check_corr2d(convolve2d, X, K, fname="convolve2d", flip=True)  # the worked example
-check.check_corr2d(
-    convolve2d, check.randn(5, 6, seed=3, device=device), check.randn(3, 2, seed=4, device=device),
-    fname="convolve2d", flip=True,
-)
+practice.check_convolve2d_mode(convolve2d, X, K, "valid")  # the worked example
+practice.check_convolve2d_mode(convolve2d, check.randn(5, 6, seed=3, device=device), check.randn(3, 2, seed=4, device=device), "valid")
 check.compare(
     convolve2d(X, K),
     torch.tensor([[5.0, 11.0], [23.0, 29.0]], dtype=torch.float64, device=device),
@@ -129,102 +125,55 @@ check.compare(
 practice.check_convolve2d_mode(convolve2d, X, K, "full")  # the worked example, full
 practice.check_convolve2d_mode(convolve2d, check.randn(5, 6, seed=3, device=device), check.randn(3, 2, seed=4, device=device), "full")
 ### BEGIN HIDDEN TESTS
-sys.modules.pop("convlib.check_practice", None)
-practice = importlib.import_module("convlib.check_practice")
+sys.modules.pop("convlib.checks.ex01", None)
+practice = importlib.import_module("convlib.checks.ex01")
 for seed, (H, W, kh, kw) in enumerate([(5, 5, 2, 2), (6, 7, 3, 2), (4, 8, 1, 3)]):
     X = check.randn(H, W, seed=300 + seed, device=device)
     K = check.randn(kh, kw, seed=400 + seed, device=device)
-    check.check_corr2d(convolve2d, X, K, fname="convolve2d", flip=True)
+    practice.check_convolve2d_mode(convolve2d, X, K, "valid")
     practice.check_convolve2d_mode(convolve2d, X, K, "full")
 ### END HIDDEN TESTS
 
-# %% markdown id=md_conv2d
-# ## 3. Batches, channels and bias: `conv2d` (4 points)
+# %% markdown id=md_recover
+# ## 3. The way back: recover the kernel (4 points)
 #
-# A convolution layer takes a batch of multi-channel images `X: (N, C_in, H, W)` and a weight
-# `K: (C_out, C_in, kh, kw)`. Output channel `o` is the sum over the input channels `c` of the
-# cross-correlation of `X[n, c]` with `K[o, c]`, plus `bias[o]` when a bias `(C_out,)` is given:
+# A colleague ran an unknown `(kh, kw)` kernel over the image `X` and kept only the output `Y`
+# (`H - kh + 1` by `W - kw + 1`), measured with some noise. Write `recover_kernel(X, Y, kernel_size)`
+# that returns the kernel `K` whose cross-correlation with `X` is closest to `Y` in the least-squares
+# sense: the `K` minimising $\sum_{i,j} (Y[i, j] - (X \star K)[i, j])^2$. Every output pixel is one
+# linear equation in the `kh * kw` unknown entries of `K`; set up that system and solve it (for
+# example with `torch.linalg.lstsq` or `torch.linalg.pinv`). Without noise you get the kernel
+# exactly back. The same rules hold: no torch convolution.
 #
-# $$Y[n, o, i, j] = \text{bias}[o] + \sum_{c=0}^{C_{in}-1} \sum_{a, b} X[n, c, i + a, j + b] \, K[o, c, a, b]$$
-#
-# Write `conv2d(X, K, bias=None)`, the same as `torch.nn.functional.conv2d(X, K, bias)` (no padding,
-# stride 1). Chapter 4 loops over images, output channels, input channels and positions. Here loop
-# over the kernel taps `(a, b)` only, as in task 1: the slice `X[:, :, a : a + H_out, b : b + W_out]`
-# of every image and input channel meets `K[:, :, a, b]` of shape `(C_out, C_in)` in one
-# `torch.einsum("nchw,oc->nohw", ...)` (a matrix product over the channels).
+# Hint: `corr2d(X, Y)` has the right shape, but it is not the answer. When is it?
 
-# %% solution id=conv2d
-def conv2d(X: torch.Tensor, K: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """X: (N, C_in, H, W), K: (C_out, C_in, kh, kw), bias: (C_out,) -> Y: (N, C_out, H', W')."""
+# %% solution id=recover_kernel
+def recover_kernel(X: torch.Tensor, Y: torch.Tensor, kernel_size: tuple[int, int]) -> torch.Tensor:
+    """Least-squares kernel. X: (H, W), Y: (H - kh + 1, W - kw + 1), kernel_size (kh, kw)
+    -> K: (kh, kw) with corr2d(X, K) closest to Y."""
     ### BEGIN SOLUTION
-    N, C_in, H, W = X.shape
-    C_out, _, kh, kw = K.shape
-    H_out, W_out = H - kh + 1, W - kw + 1
-    Y = X.new_zeros((N, C_out, H_out, W_out))
-    for a in range(kh):
-        for b in range(kw):
-            Y += torch.einsum("nchw,oc->nohw", X[:, :, a : a + H_out, b : b + W_out], K[:, :, a, b])
-    if bias is not None:
-        Y += bias[None, :, None, None]
-    return Y
+    kh, kw = kernel_size
+    H_out, W_out = Y.shape
+    # one column per tap: the slice of X that tap multiplies, flattened over the output pixels
+    A = torch.stack([X[a : a + H_out, b : b + W_out].reshape(-1) for a in range(kh) for b in range(kw)], dim=1)
+    K = torch.linalg.lstsq(A, Y.reshape(-1, 1)).solution
+    return K.reshape(kh, kw)
     ### END SOLUTION
 
-# %% test id=test_conv2d points=4
-X = check.randn(2, 3, 5, 5, seed=5, device=device)
-K = check.randn(4, 3, 3, 3, seed=6, device=device)
-check.check_conv2d(conv2d, X, K)
-practice.check_conv2d_taps(conv2d, X, K, bias=check.randn(4, seed=7, device=device))
+# %% test id=test_recover_kernel points=4
+X = check.randn(7, 9, seed=10, device=device)
+K_true = torch.tensor([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0]], dtype=torch.float64, device=device)  # an edge detector
+Y = check.torch_reference().conv2d(X[None, None], K_true[None, None])[0, 0]  # corr2d(X, K_true)
+check.compare(recover_kernel(X, Y, (2, 3)), K_true, call="recover_kernel(X, corr2d(X, K_true), (2, 3))", atol=1e-8, rtol=1e-6)
+practice.check_recover_kernel(recover_kernel, X, Y + 0.1 * check.randn(*Y.shape, seed=11, device=device), (2, 3))
 ### BEGIN HIDDEN TESTS
-sys.modules.pop("convlib.check_practice", None)
-practice = importlib.import_module("convlib.check_practice")
-for seed, (N, C_in, C_out, H, W, kh, kw) in enumerate(
-    [(1, 1, 1, 4, 4, 2, 2), (2, 2, 3, 6, 5, 3, 2), (1, 4, 2, 5, 7, 1, 3)]
-):
-    X = check.randn(N, C_in, H, W, seed=500 + seed, device=device)
-    K = check.randn(C_out, C_in, kh, kw, seed=600 + seed, device=device)
-    practice.check_conv2d_taps(conv2d, X, K, bias=check.randn(C_out, seed=700 + seed, device=device))
-    check.check_conv2d(conv2d, X, K, bias=None)
-### END HIDDEN TESTS
-
-# %% markdown id=md_learn
-# ## 4. Learn a kernel, with the gradient derived by hand (2 points)
-#
-# Chapter 2 recovers a kernel by gradient descent, with autograd computing the gradient. Derive it
-# yourself instead. For the loss $L = \sum_{i,j} (\hat Y[i, j] - Y[i, j])^2$ with
-# $\hat Y = $ `corr2d(X, K)`, write $\partial L / \partial K[a, b]$ as a sum over `i, j`, and
-# recognise it as a cross-correlation of `X` with `2 * (Y_hat - Y)`. Then write
-# `learn_kernel(X, Y, steps, lr)`: start from `K = X.new_zeros((1, 2))`, and for `steps`
-# iterations compute the gradient with your `corr2d` and take the step `K = K - lr * grad`.
-# Autograd (`loss.backward()`, `torch.autograd.grad`) scores 0 for this task.
-#
-# The test builds `Y` from the 6x8 image below (white, with a black vertical band) and the edge
-# detector `[[1, -1]]`, and checks that you recover it to within 0.01; hidden tests use other
-# kernels.
-
-# %% solution id=learn_kernel
-def learn_kernel(X: torch.Tensor, Y: torch.Tensor, steps: int = 60, lr: float = 0.03) -> torch.Tensor:
-    """Fit a (1, 2) kernel K so that corr2d(X, K) matches Y. X: (H, W), Y: (H, W - 1) -> K: (1, 2)."""
-    ### BEGIN SOLUTION
-    K = X.new_zeros((1, 2))
-    for _ in range(steps):
-        # dL/dK[a, b] = sum_ij 2 (Y_hat - Y)[i, j] X[i + a, j + b]: corr2d of X with the residual
-        grad = corr2d(X, 2 * (corr2d(X, K) - Y))
-        K = K - lr * grad
-    return K
-    ### END SOLUTION
-
-# %% test id=test_learn_kernel points=2
-X = torch.ones((6, 8), dtype=torch.float64, device=device)
-X[:, 2:6] = 0
-edge = torch.tensor([[1.0, -1.0]], dtype=torch.float64, device=device)
-Y = torch.zeros((6, 7), dtype=torch.float64, device=device)
-Y[:, 1], Y[:, 5] = 1.0, -1.0  # the edges of the band: corr2d(X, edge)
-practice.check_learn_kernel_by_hand(learn_kernel, X, Y, edge)
-### BEGIN HIDDEN TESTS
-sys.modules.pop("convlib.check_practice", None)
-practice = importlib.import_module("convlib.check_practice")
-X = check.randn(6, 8, seed=800, device=device)
-K_true = check.randn(1, 2, seed=900, device=device)
-Y = torch.stack([X[:, j] * K_true[0, 0] + X[:, j + 1] * K_true[0, 1] for j in range(7)], dim=1)
-practice.check_learn_kernel_by_hand(learn_kernel, X, Y, K_true, {"steps": 60, "lr": 0.01})
+sys.modules.pop("convlib.checks.ex01", None)
+practice = importlib.import_module("convlib.checks.ex01")
+for seed, (H, W, kh, kw, noise) in enumerate([(6, 6, 3, 3, 0.0), (8, 5, 1, 4, 0.05), (9, 9, 4, 2, 0.2)]):
+    X = check.randn(H, W, seed=1000 + seed, device=device)
+    X = X + X.roll(1, 1)  # neighbouring pixels correlated, as in images
+    Y = check.randn(H - kh + 1, W - kw + 1, seed=1100 + seed, device=device) * noise
+    Y += torch.stack([X[a : a + H - kh + 1, b : b + W - kw + 1] for a in range(kh) for b in range(kw)]).mul(
+        check.randn(kh * kw, 1, 1, seed=1200 + seed, device=device)).sum(0)
+    practice.check_recover_kernel(recover_kernel, X, Y, (kh, kw))
 ### END HIDDEN TESTS

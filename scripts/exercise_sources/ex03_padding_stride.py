@@ -14,8 +14,8 @@
 #   `nbgrader validate ex03_padding_stride.ipynb`.
 #
 # The chapter prints zero padding and a strided convolution with the same padding on every side.
-# Here you add the other padding modes of `torch.nn.Conv2d` and PyTorch's `padding="same"`, which
-# is asymmetric for even kernels.
+# Here you derive TensorFlow's "SAME" padding for any stride, and add the other padding modes of
+# `torch.nn.Conv2d` and PyTorch's `padding="same"`, which is asymmetric for even kernels.
 
 # %% parameters id=parameters
 device = "cpu"
@@ -24,37 +24,43 @@ device = "cpu"
 import torch
 
 import convlib.check as check
-import convlib.check_practice as practice
+import convlib.checks.ex03 as practice
 
 # The environment variable CONVLIB_DEVICE (e.g. "cuda"), if set, wins over the parameter above.
 device = check.device(device)
 
-# %% markdown id=md_output_size
-# ## 1. The output-size formula (2 points)
+# %% markdown id=md_same_padding
+# ## 1. "SAME" padding for any stride (2 points)
 #
-# Along one axis, an input of length `size` padded with `padding` zeros on each side, scanned by a
-# kernel of length `kernel_size` whose taps are `dilation` apart, moving `stride` steps at a time,
-# gives
+# The chapter picks the padding, then computes the output size. TensorFlow and Keras go the other
+# way: with `padding="SAME"` the output length along an axis is fixed to $\lceil \text{size} /
+# \text{stride} \rceil$ (for any stride), and the padding is derived from it: the smallest total
+# number of zeros that makes that many windows fit, split between the two sides, the odd extra
+# zero (if any) going after (at the bottom or on the right). Write
+# `same_padding(size, kernel_size, stride)` that returns `(before, after)` along one axis.
 #
-# $$\text{out} = \left\lfloor \frac{\text{size} + 2\,\text{padding} - \text{dilation}\,(\text{kernel\_size} - 1) - 1}{\text{stride}} \right\rfloor + 1 .$$
-#
-# Write `conv_output_size` with integer arithmetic (`//`). Examples: an 80x80 image with a 3x3
-# kernel, stride 2, padding 1 gives 40x40; 7 with kernel 5, stride 2, padding 2 gives 4.
+# Check your answer on paper: with stride 1 an odd kernel gets the chapter's symmetric
+# `(kernel_size - 1) // 2` on both sides. What does a 224-pixel image need for a 7x7 kernel with
+# stride 2? A 225-pixel one?
 
-# %% solution id=conv_output_size
-def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
-    """Length of a convolution's output along one axis."""
+# %% solution id=same_padding
+def same_padding(size: int, kernel_size: int, stride: int) -> tuple[int, int]:
+    """TensorFlow's "SAME" padding along one axis -> (before, after)."""
     ### BEGIN SOLUTION
-    return (size + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1
+    out = -(-size // stride)  # ceil(size / stride)
+    total = max((out - 1) * stride + kernel_size - size, 0)
+    return total // 2, total - total // 2
     ### END SOLUTION
 
-# %% test id=test_conv_output_size points=2
-check.check_output_size(conv_output_size, 80, 3, stride=2, padding=1)
-check.check_output_size(conv_output_size, 7, 5, stride=2, padding=2)
-check.check_output_size(conv_output_size, 8, 3)
+# %% test id=test_same_padding points=2
+practice.check_same_padding(same_padding, 9, 3, 1)
+practice.check_same_padding(same_padding, 224, 7, 2)
+practice.check_same_padding(same_padding, 225, 7, 2)
 ### BEGIN HIDDEN TESTS
-for size, k, s, p, d in [(5, 5, 1, 0, 1), (9, 3, 3, 0, 1), (10, 4, 3, 1, 1), (11, 3, 2, 2, 2), (32, 7, 2, 3, 1), (6, 2, 4, 0, 1)]:
-    check.check_output_size(conv_output_size, size, k, stride=s, padding=p, dilation=d)
+sys.modules.pop("convlib.checks.ex03", None)
+practice = importlib.import_module("convlib.checks.ex03")
+for size, k, s in [(10, 4, 1), (5, 1, 2), (7, 3, 3), (8, 3, 4), (13, 5, 2), (6, 2, 5), (4, 7, 1)]:
+    practice.check_same_padding(same_padding, size, k, s)
 ### END HIDDEN TESTS
 
 # %% markdown id=md_pad2d
@@ -112,8 +118,8 @@ for mode in ["constant", "reflect", "replicate", "circular"]:
     practice.check_pad2d_mode(pad2d, X, 2, mode)  # the table above, on each row
     practice.check_pad2d_mode(pad2d, check.randn(2, 3, 5, 4, seed=1, device=device), 2, mode)
 ### BEGIN HIDDEN TESTS
-sys.modules.pop("convlib.check_practice", None)
-practice = importlib.import_module("convlib.check_practice")
+sys.modules.pop("convlib.checks.ex03", None)
+practice = importlib.import_module("convlib.checks.ex03")
 for seed, (shape, p) in enumerate([((6, 2), 1), ((2, 2, 4, 4), 3), ((3, 5, 7), 0), ((1, 1, 4, 6), 1)]):
     X = check.randn(*shape, seed=50 + seed, device=device)
     for mode in ["constant", "reflect", "replicate", "circular"]:
@@ -178,8 +184,8 @@ practice.check_conv2d_same(conv2d, X, check.randn(3, 2, 2, 4, seed=3, device=dev
 practice.check_conv2d_same(conv2d, X, K, 1, padding_mode="reflect")
 practice.check_conv2d_same(conv2d, X, K, "same", padding_mode="circular")
 ### BEGIN HIDDEN TESTS
-sys.modules.pop("convlib.check_practice", None)
-practice = importlib.import_module("convlib.check_practice")
+sys.modules.pop("convlib.checks.ex03", None)
+practice = importlib.import_module("convlib.checks.ex03")
 cases = [
     ((2, 3, 7, 6), (2, 3, 3, 2), 3, 1, "zeros"),
     ((1, 2, 4, 9), (4, 2, 2, 3), (1, 3), (2, 0), "zeros"),

@@ -6,16 +6,17 @@
 # - Write your code where it says `# YOUR CODE HERE` (delete the `raise NotImplementedError()` line).
 # - Each function is followed by a test cell worth the points it shows. Its visible asserts are a
 #   subset of what is graded: hidden tests run the same checks on more random inputs.
-# - The checks compare your function with `torch.nn.functional` on seeded random inputs and tell
-#   you what differs. Build everything from indexing, slicing, `sum`, `*` and `@`: calling the
-#   operation you implement (`torch.nn.functional.conv2d`, or `convlib`) scores 0 for that task.
-# - Return tensors on the input's device and dtype: `X.new_zeros(shape)` creates one.
+# - The checks compare your results with `torch.nn.functional` on seeded random inputs and tell
+#   you what differs. Calling a convolution (`torch.nn.functional.conv2d`, `torch.nn.Conv2d` or
+#   `convlib`) inside tasks 1 and 2 scores 0 for that task; task 3 calls the layer it is given.
+# - Return tensors on the input's device and dtype (`K.new_zeros(shape)` creates one).
 # - Before submitting, run **Kernel > Restart & Run All**, or in a terminal
 #   `nbgrader validate ex04_channels.ipynb`.
 #
-# The chapter loops over channels one at a time. Here the channels become an axis of a tensor
-# operation (no Python loop over them), in PyTorch's channels-first layout and in TensorFlow's
-# channels-last one.
+# The chapter computes a layer's output from its weight `(C_out, C_in, kh, kw)` and bias
+# `(C_out,)`: a sum over the input channels, one map per output channel. Here you reason about the
+# weight itself: fuse two layers into one, fold a preprocessing step into a layer, and read a
+# hidden layer's weight off its outputs.
 
 # %% parameters id=parameters
 device = "cpu"
@@ -24,113 +25,115 @@ device = "cpu"
 import torch
 
 import convlib.check as check
-import convlib.check_practice as practice
+import convlib.checks.ex04 as practice
 
 # The environment variable CONVLIB_DEVICE (e.g. "cuda"), if set, wins over the parameter above.
 device = check.device(device)
 
-# %% markdown id=md_multi_in
-# ## 1. Several input channels, without a loop over them (2 points)
+# %% markdown id=md_compose
+# ## 1. Two layers are one layer (4 points)
 #
-# With `C_in` input channels, the kernel has one `(kh, kw)` slice per channel: `K: (C_in, kh, kw)`.
-# The output is a single channel: the sum over `c` of the cross-correlation of `X[c]` with `K[c]`.
-# The chapter runs `corr2d` once per channel in a Python loop and sums the results. Write
-# `corr2d_multi_in(X, K)` for `X: (C_in, H, W)`, returning `(H - kh + 1, W - kw + 1)`, with **no
-# Python loop over the channels**: the channel sum is part of one tensor operation. Either loop
-# over output positions and multiply the whole `(C_in, kh, kw)` window by `K`, or loop over the
-# `kh * kw` taps. The check counts the lines of Python your function runs with 3 and with 19
-# channels: they must not grow.
-#
-# Worked example: the two channels `[[0, 1, 2], [3, 4, 5], [6, 7, 8]]` and `[[1, 2, 3], [4, 5, 6],
-# [7, 8, 9]]` with kernels `[[0, 1], [2, 3]]` and `[[1, 2], [3, 4]]` give `[[56, 72], [104, 120]]`.
+# Two convolution layers with no nonlinearity between them, `K1: (C_mid, C_in, kh1, kw1)`,
+# `b1: (C_mid,)` then `K2: (C_out, C_mid, kh2, kw2)`, `b2: (C_out,)` (no padding, stride 1), compute
+# the same function as a single layer. Write `compose_layers(K1, b1, K2, b2)` that returns that
+# layer's `(K, b)`: `conv2d(X, K, b)` equals `conv2d(conv2d(X, K1, b1), K2, b2)` for every `X`.
+# Work out its kernel size first, then how one entry of `K` collects products of `K1` and `K2`
+# over the middle channels, and where `b1` ends up.
 
-# %% solution id=corr2d_multi_in
-def corr2d_multi_in(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
-    """X: (C_in, H, W), K: (C_in, kh, kw) -> Y: (H - kh + 1, W - kw + 1), summed over channels."""
+# %% solution id=compose_layers
+def compose_layers(K1: torch.Tensor, b1: torch.Tensor, K2: torch.Tensor, b2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """K1: (C_mid, C_in, kh1, kw1), b1: (C_mid,), K2: (C_out, C_mid, kh2, kw2), b2: (C_out,)
+    -> K: (C_out, C_in, kh1 + kh2 - 1, kw1 + kw2 - 1), b: (C_out,)."""
     ### BEGIN SOLUTION
-    C_in, kh, kw = K.shape
-    Y = X.new_zeros((X.shape[1] - kh + 1, X.shape[2] - kw + 1))
-    for i in range(Y.shape[0]):
-        for j in range(Y.shape[1]):
-            Y[i, j] = (X[:, i : i + kh, j : j + kw] * K).sum()
-    return Y
+    C_out, _, kh2, kw2 = K2.shape
+    _, C_in, kh1, kw1 = K1.shape
+    K = K1.new_zeros((C_out, C_in, kh1 + kh2 - 1, kw1 + kw2 - 1))
+    # tap (r, s) of K2 shifts K1 by (r, s): the offsets add up
+    for r in range(kh2):
+        for s in range(kw2):
+            K[:, :, r : r + kh1, s : s + kw1] += torch.einsum("om,mcpq->ocpq", K2[:, :, r, s], K1)
+    return K, b2 + K2.sum(dim=(2, 3)) @ b1
     ### END SOLUTION
 
-# %% test id=test_corr2d_multi_in points=2
-X = torch.tensor([[[0.0, 1, 2], [3, 4, 5], [6, 7, 8]], [[1.0, 2, 3], [4, 5, 6], [7, 8, 9]]], dtype=torch.float64, device=device)
-K = torch.tensor([[[0.0, 1], [2, 3]], [[1.0, 2], [3, 4]]], dtype=torch.float64, device=device)
-check.compare(corr2d_multi_in(X, K), torch.tensor([[56.0, 72], [104, 120]], dtype=torch.float64, device=device), call="corr2d_multi_in on the worked example")
-practice.check_corr2d_multi_in(corr2d_multi_in, check.randn(3, 5, 6, seed=1, device=device), check.randn(3, 2, 3, seed=2, device=device))
+# %% test id=test_compose_layers points=4
+F = check.torch_reference()
+K1, b1 = check.randn(3, 2, 2, 2, seed=1, device=device), check.randn(3, seed=2, device=device)
+K2, b2 = check.randn(4, 3, 3, 2, seed=3, device=device), check.randn(4, seed=4, device=device)
+practice.check_compose_layers(compose_layers, K1, b1, K2, b2)
+X = check.randn(2, 2, 8, 7, seed=5, device=device)
+K, b = compose_layers(K1, b1, K2, b2)
+check.compare(F.conv2d(X, K, b), F.conv2d(F.conv2d(X, K1, b1), K2, b2), call="conv2d(X, K, b) with (K, b) = compose_layers(K1, b1, K2, b2)", atol=1e-9)
 ### BEGIN HIDDEN TESTS
-sys.modules.pop("convlib.check_practice", None)
-practice = importlib.import_module("convlib.check_practice")
-for seed, (C, H, W, kh, kw) in enumerate([(1, 4, 4, 2, 2), (4, 6, 5, 3, 3), (2, 3, 7, 1, 4)]):
-    practice.check_corr2d_multi_in(corr2d_multi_in, check.randn(C, H, W, seed=10 + seed, device=device), check.randn(C, kh, kw, seed=20 + seed, device=device))
+sys.modules.pop("convlib.checks.ex04", None)
+practice = importlib.import_module("convlib.checks.ex04")
+for seed, (C_in, C_mid, C_out, k1, k2) in enumerate([(1, 1, 1, (1, 1), (2, 2)), (2, 4, 3, (3, 1), (1, 3)), (3, 2, 2, (2, 3), (3, 3))]):
+    K1, b1 = check.randn(C_mid, C_in, *k1, seed=100 + seed, device=device), check.randn(C_mid, seed=110 + seed, device=device)
+    K2, b2 = check.randn(C_out, C_mid, *k2, seed=120 + seed, device=device), check.randn(C_out, seed=130 + seed, device=device)
+    practice.check_compose_layers(compose_layers, K1, b1, K2, b2)
 ### END HIDDEN TESTS
 
-# %% markdown id=md_multi_in_out
-# ## 2. Channels last, a batch, and a matrix product per tap (3 points)
+# %% markdown id=md_fold
+# ## 2. Fold the input normalisation into the layer (3 points)
 #
-# PyTorch stores images channels-first, `(N, C, H, W)`, and weights as `(C_out, C_in, kh, kw)`.
-# TensorFlow and Keras default to **channels-last**: images `(N, H, W, C)` ("NHWC") and weights
-# `(kh, kw, C_in, C_out)` ("HWIO"); PyTorch's `channels_last` memory format and most GPU kernels
-# prefer that order too. Write `corr2d_multi_in_out(X, K)` for a batch `X: (N, H, W, C_in)` and
-# `K: (kh, kw, C_in, C_out)`, returning `(N, H - kh + 1, W - kw + 1, C_out)`, with **no Python loop
-# over input or output channels** (the chapter stacks one output channel at a time).
-#
-# With the channels last, every pixel is a row vector of `C_in` numbers and tap `(a, b)` of the
-# kernel is a `(C_in, C_out)` matrix, so the tap's contribution to all outputs is one product on
-# the last axis: `X[:, a : a + H_out, b : b + W_out, :] @ K[a, b]`. Loop over the taps and add.
-# The check compares with `F.conv2d` on the permuted tensors, and counts your lines of Python with
-# few and with many channels.
+# Networks trained on images usually normalise each input channel first: `(X - mean[c]) / std[c]`
+# with `mean`, `std` of shape `(C_in,)`. For deployment that step is folded into the first layer.
+# Write `fold_normalization(K, b, mean, std)` that returns `(K', b')` with
+# `conv2d(X, K', b')` equal to `conv2d((X - mean[None, :, None, None]) / std[None, :, None, None], K, b)`
+# (no padding, stride 1).
 
-# %% solution id=corr2d_multi_in_out
-def corr2d_multi_in_out(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
-    """X: (N, H, W, C_in), K: (kh, kw, C_in, C_out) -> Y: (N, H - kh + 1, W - kw + 1, C_out)."""
+# %% solution id=fold_normalization
+def fold_normalization(K: torch.Tensor, b: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """K: (C_out, C_in, kh, kw), b: (C_out,), mean, std: (C_in,) -> K': like K, b': like b."""
     ### BEGIN SOLUTION
-    N, H, W, C_in = X.shape
-    kh, kw, _, C_out = K.shape
-    H_out, W_out = H - kh + 1, W - kw + 1
-    Y = X.new_zeros((N, H_out, W_out, C_out))
-    for a in range(kh):
-        for b in range(kw):
-            Y += X[:, a : a + H_out, b : b + W_out, :] @ K[a, b]
-    return Y
+    K_folded = K / std[None, :, None, None]
+    return K_folded, b - (K_folded * mean[None, :, None, None]).sum(dim=(1, 2, 3))
     ### END SOLUTION
 
-# %% test id=test_corr2d_multi_in_out points=3
-practice.check_conv2d_channels_last(corr2d_multi_in_out, check.randn(2, 5, 5, 2, seed=3, device=device), check.randn(2, 2, 2, 3, seed=4, device=device))
-practice.check_conv2d_channels_last(corr2d_multi_in_out, check.randn(1, 6, 4, 3, seed=5, device=device), check.randn(3, 2, 3, 3, seed=6, device=device))
+# %% test id=test_fold_normalization points=3
+F = check.torch_reference()
+K, b = check.randn(4, 3, 3, 3, seed=6, device=device), check.randn(4, seed=7, device=device)
+mean = torch.tensor([0.485, 0.456, 0.406], dtype=torch.float64, device=device)  # ImageNet's
+std = torch.tensor([0.229, 0.224, 0.225], dtype=torch.float64, device=device)
+practice.check_fold_normalization(fold_normalization, K, b, mean, std)
+X = check.randn(2, 3, 6, 6, seed=8, device=device)
+K2, b2 = fold_normalization(K, b, mean, std)
+check.compare(F.conv2d(X, K2, b2), F.conv2d((X - mean[None, :, None, None]) / std[None, :, None, None], K, b), call="conv2d(X, *fold_normalization(K, b, mean, std))", atol=1e-9)
 ### BEGIN HIDDEN TESTS
-sys.modules.pop("convlib.check_practice", None)
-practice = importlib.import_module("convlib.check_practice")
-for seed, (N, C_in, C_out, H, W, kh, kw) in enumerate([(1, 1, 1, 4, 4, 3, 3), (2, 3, 4, 6, 5, 2, 2), (1, 2, 5, 3, 3, 1, 1), (2, 4, 4, 5, 7, 3, 2)]):
-    X = check.randn(N, H, W, C_in, seed=30 + seed, device=device)
-    K = check.randn(kh, kw, C_in, C_out, seed=40 + seed, device=device)
-    practice.check_conv2d_channels_last(corr2d_multi_in_out, X, K)
+sys.modules.pop("convlib.checks.ex04", None)
+practice = importlib.import_module("convlib.checks.ex04")
+for seed, (C_out, C_in, kh, kw) in enumerate([(1, 1, 1, 1), (2, 4, 2, 3), (3, 2, 3, 1)]):
+    K, b = check.randn(C_out, C_in, kh, kw, seed=200 + seed, device=device), check.randn(C_out, seed=210 + seed, device=device)
+    mean = check.randn(C_in, seed=220 + seed, device=device)
+    std = check.randn(C_in, seed=230 + seed, device=device).abs() + 0.5
+    practice.check_fold_normalization(fold_normalization, K, b, mean, std)
 ### END HIDDEN TESTS
 
-# %% markdown id=md_params
-# ## 3. Counting parameters (2 points)
+# %% markdown id=md_probe
+# ## 3. Read a hidden layer's weights (3 points)
 #
-# A convolution layer from `in_channels` to `out_channels` with a `kernel_size` kernel (an int, or a
-# pair `(kh, kw)`) stores one weight per (output channel, input channel, kernel position) and, if
-# `bias=True`, one bias per output channel. Write `conv_params`. For comparison, a fully connected
-# layer between two 32x32 RGB images would need `(3*32*32)**2 + 3*32*32` parameters; a 3x3
-# convolution from 3 to 3 channels needs 84.
+# You are given a layer as a function only: `layer(X)` maps a float64 batch `X: (N, C_in, H, W)` on
+# `device` to `(N, C_out, H - kh + 1, W - kw + 1)` (a convolution with a bias, no padding, stride 1),
+# and you know `C_in` and `(kh, kw)`. Write `probe_layer(layer, in_channels, kernel_size)` that
+# returns its weight `(C_out, C_in, kh, kw)` and bias `(C_out,)` by feeding it inputs you design and
+# reading its outputs. Think about which inputs isolate one weight, and where its effect appears.
 
-# %% solution id=conv_params
-def conv_params(in_channels: int, out_channels: int, kernel_size: int | tuple[int, int], bias: bool = True) -> int:
-    """Number of learnable parameters of torch.nn.Conv2d(in_channels, out_channels, kernel_size)."""
+# %% solution id=probe_layer
+def probe_layer(layer, in_channels: int, kernel_size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """layer: (N, C_in, H, W) -> (N, C_out, H - kh + 1, W - kw + 1) -> K: (C_out, C_in, kh, kw), b: (C_out,)."""
     ### BEGIN SOLUTION
-    kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
-    return in_channels * out_channels * kh * kw + (out_channels if bias else 0)
+    kh, kw = kernel_size
+    # a batch of impulses the size of the kernel: each output is a single pixel
+    impulses = torch.eye(in_channels * kh * kw, dtype=torch.float64, device=device)
+    bias = layer(torch.zeros((1, in_channels, kh, kw), dtype=torch.float64, device=device))[0, :, 0, 0]
+    responses = layer(impulses.reshape(-1, in_channels, kh, kw))[:, :, 0, 0] - bias  # (C_in kh kw, C_out)
+    return responses.T.reshape(-1, in_channels, kh, kw), bias
     ### END SOLUTION
 
-# %% test id=test_conv_params points=2
-check.check_conv_params(conv_params, 3, 3, 3)
-check.check_conv_params(conv_params, 16, 32, (3, 5), bias=False)
+# %% test id=test_probe_layer points=3
+practice.check_probe_layer(probe_layer, check.randn(2, 3, 3, 3, seed=9, device=device), check.randn(2, seed=10, device=device))
 ### BEGIN HIDDEN TESTS
-for args, bias in [((1, 1, 1), True), ((64, 128, 3), False), ((3, 96, (11, 7)), True), ((512, 512, 1), True)]:
-    check.check_conv_params(conv_params, *args, bias=bias)
+sys.modules.pop("convlib.checks.ex04", None)
+practice = importlib.import_module("convlib.checks.ex04")
+for seed, (C_out, C_in, kh, kw) in enumerate([(1, 1, 1, 1), (3, 2, 2, 3), (2, 4, 3, 2)]):
+    practice.check_probe_layer(probe_layer, check.randn(C_out, C_in, kh, kw, seed=300 + seed, device=device), check.randn(C_out, seed=310 + seed, device=device))
 ### END HIDDEN TESTS
