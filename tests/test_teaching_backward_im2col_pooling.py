@@ -157,6 +157,22 @@ def test_backward_hypothesis(
         torch.testing.assert_close(ours, want, **TIGHT)
 
 
+@pytest.mark.parametrize("padding, unread", [(1, False), (0, True)])
+def test_backward_output_padding_rows(padding: int, unread: bool) -> None:
+    """Chapter 9's rule, H=8, k=3, s=2: output_padding is 1 in both cases; the restored last row
+    of dX is zero only when no window reads X's last row (padding 0), else it carries gradient."""
+    g = torch.Generator().manual_seed(3)
+    X = torch.randn(1, 1, 8, 8, dtype=F64, generator=g, requires_grad=True)
+    K = torch.randn(1, 1, 3, 3, dtype=F64, generator=g)
+    Y = F.conv2d(X, K, stride=2, padding=padding)
+    dY = torch.randn(Y.shape, dtype=F64, generator=g)
+    (want,) = torch.autograd.grad(Y, X, dY)
+    assert (8 + 2 * padding - 3) % 2 == 1  # output_padding
+    dX, _, _ = conv2d_backward(X.detach(), K, dY, (2, 2), (padding, padding))
+    torch.testing.assert_close(dX, want, **TIGHT)
+    assert (want[0, 0, -1].abs().max().item() == 0.0) == unread
+
+
 @pytest.mark.parametrize("case", CONV_CASES)
 def test_backward_equals_convlib(case: ConvCase) -> None:
     """Autograd through the general convlib.conv2d, and convlib.conv_transpose2d, give the same."""

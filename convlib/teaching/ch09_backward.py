@@ -88,8 +88,9 @@ def conv2d_backward(
     X: (N, C_in, H, W), K: (C_out, C_in/groups, kh, kw), dY: (N, C_out, H', W')."""
     H, W = X.shape[2:]
     kh, kw = K.shape[2:]
-    # With a stride, the last (H + 2p - d (kh - 1) - 1) % s rows were in no window: their gradient
-    # is zero, and output_padding adds them back so that dX has X's shape.
+    # With a stride, the last (H + 2p - d (kh - 1) - 1) % s rows of the *padded* input are in no
+    # window, so the transposed convolution comes out that much short; output_padding appends the
+    # missing rows of dX, computed like the others (zero only where no window reads X itself).
     lost_h = (H + 2 * padding[0] - dilation[0] * (kh - 1) - 1) % stride[0]
     lost_w = (W + 2 * padding[1] - dilation[1] * (kw - 1) - 1) % stride[1]
     # The same K: a conv weight (C_out, C_in/groups, ...) read as a transposed-conv weight
