@@ -2,4 +2,5 @@
 
 from .channels import *  # noqa: F403
 from .core import *  # noqa: F403
+from .diagrams import *  # noqa: F403
 from .extra import *  # noqa: F403
