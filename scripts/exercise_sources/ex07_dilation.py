@@ -13,9 +13,10 @@
 # - Before submitting, run **Kernel > Restart & Run All**, or in a terminal
 #   `nbgrader validate ex07_dilation.ipynb`.
 #
-# The chapter dilates 2D kernels and loops over output positions. Here you dilate kernels of any
-# dimension, run a dilated, strided, padded convolution as a loop over the kernel taps only, and
-# measure receptive fields.
+# The chapter dilates 2D kernels, checks the gridding of 3x3 stacks with Wang et al.'s rule and
+# reads a layer's settings from its definition. Here you dilate kernels of any dimension, design a
+# hole-free stack under a weight budget and prove it by computing its field, and recover the
+# settings of a layer you can only call.
 
 # %% parameters id=parameters
 device = "cpu"
@@ -24,43 +25,13 @@ device = "cpu"
 import torch
 
 import convlib.check as check
-import convlib.check_practice as practice
+import convlib.checks.ex07 as practice
 
 # The environment variable CONVLIB_DEVICE (e.g. "cuda"), if set, wins over the parameter above.
 device = check.device(device)
 
-# %% markdown id=md_effective
-# ## 1. The span of a dilated kernel (1 point)
-#
-# A kernel of size `k` with dilation `d` places its taps `d` pixels apart, so it spans
-# `d*(k - 1) + 1` pixels: a 3x3 kernel with dilation 2 sees a 5x5 area with 9 weights. Write
-# `effective_kernel_size`.
-
-# %% solution id=effective_kernel_size
-def effective_kernel_size(kernel_size: int, dilation: int) -> int:
-    """Number of input pixels a dilated kernel spans along one axis."""
-    ### BEGIN SOLUTION
-    return dilation * (kernel_size - 1) + 1
-    ### END SOLUTION
-
-# %% test id=test_effective_kernel_size points=1
-F = check.torch_reference()
-
-
-def span_reference(k, d):
-    """Read off torch: a length-L input gives L - span + 1 outputs."""
-    return 64 - F.conv1d(torch.zeros(1, 1, 64), torch.zeros(1, 1, k), dilation=d).shape[-1] + 1
-
-
-check.check_int(effective_kernel_size, (3, 2), {}, span_reference(3, 2), fname="effective_kernel_size", hint="a 3x3 kernel with dilation 2 spans 5 pixels")
-### BEGIN HIDDEN TESTS
-F = check.torch_reference()
-for k, d in [(1, 4), (3, 1), (5, 3), (2, 7)]:
-    check.check_int(effective_kernel_size, (k, d), {}, span_reference(k, d), fname="effective_kernel_size")
-### END HIDDEN TESTS
-
 # %% markdown id=md_dilate_kernel
-# ## 2. A kernel with holes, in any number of dimensions (2 points)
+# ## 1. A kernel with holes, in any number of dimensions (2 points)
 #
 # A dilated convolution equals an ordinary one with a bigger kernel that has `d - 1` zeros between
 # neighbouring taps. The chapter builds that kernel for 2D. Write `dilate_kernel(K, dilation)` for
@@ -88,98 +59,83 @@ practice.check_dilate_kernel(dilate_kernel, check.randn(2, 3, 3, 2, seed=1, devi
 practice.check_dilate_kernel(dilate_kernel, check.randn(2, 1, 4, seed=2, device=device), (2,))  # 1D
 practice.check_dilate_kernel(dilate_kernel, check.randn(1, 2, 2, 3, 2, seed=3, device=device), (1, 2, 3))  # 3D
 ### BEGIN HIDDEN TESTS
-sys.modules.pop("convlib.check_practice", None)
-practice = importlib.import_module("convlib.check_practice")
+sys.modules.pop("convlib.checks.ex07", None)
+practice = importlib.import_module("convlib.checks.ex07")
 for seed, (shape, d) in enumerate([((3, 3), (1, 1)), ((1, 4), (1, 2)), ((4, 2, 2, 3), (4, 1)), ((5,), (3,)), ((2, 2, 3, 2, 2), (2, 3, 1))]):
     practice.check_dilate_kernel(dilate_kernel, check.randn(*shape, seed=10 + seed, device=device), d)
 ### END HIDDEN TESTS
 
-# %% markdown id=md_dilated_conv
-# ## 3. Dilated convolution over the kernel taps (3 points)
+# %% markdown id=md_design
+# ## 2. A hole-free stack under a weight budget (3 points)
 #
-# The chapter's dilated convolution loops over output positions and reads each window as a strided
-# slice. Turn it around: write `conv2d_dilated(X, K, dilation=1, stride=1, padding=0)` for
-# `X: (N, C_in, H, W)`, `K: (C_out, C_in, kh, kw)` and int arguments, equal to
-# `torch.nn.functional.conv2d(X, K, stride=stride, padding=padding, dilation=dilation)`, with **no
-# Python loop over output positions**. Loop over the `kh * kw` taps instead: tap `(a, b)` reads, for
-# all outputs at once, the padded input at rows `a*dilation + i*stride` for `i = 0 ... H_out - 1`,
-# which is a single slice with start `a*dilation` and step `stride`; contract its channels with
-# `K[:, :, a, b]` (`torch.einsum`) and add. Dilation decides where a tap starts, stride how far
-# apart consecutive outputs read. The check counts your lines of Python on a small and on a large
-# input.
+# You want a stack of square `k x k` convolutions (stride 1, odd `k`, one `dilation` each) whose
+# receptive field spans at least `field` pixels per axis, reads **every** pixel of that field
+# (no gridding holes), and costs at most `max_weights` weights per pair of channels (a `k x k`
+# layer costs `k*k`). The chapter's doubling rates 1, 2, 4, 8 and its 3x3 rule are one answer,
+# not the cheapest, and it checks holes only for three 3x3 layers. Write
+# `design_dilations(field, max_weights)` returning the layers as a list of
+# `(kernel_size, dilation)` pairs, first layer first. The budgets in the tests are the smallest
+# that any such stack can meet, so find the cheapest design and convince yourself, by computing
+# which offsets of the input reach one output unit, that it has no holes. The check computes the
+# field of your layers, counts their holes and adds up their weights.
 
-# %% solution id=conv2d_dilated
-def conv2d_dilated(X: torch.Tensor, K: torch.Tensor, dilation: int = 1, stride: int = 1, padding: int = 0) -> torch.Tensor:
-    """X: (N, C_in, H, W), K: (C_out, C_in, kh, kw) -> (N, C_out, H_out, W_out)."""
+# %% solution id=design_dilations
+def design_dilations(field: int, max_weights: int) -> list[tuple[int, int]]:
+    """The cheapest hole-free stack [(kernel_size, dilation), ...] whose field is >= field."""
     ### BEGIN SOLUTION
-    d, s, p = dilation, stride, padding
-    N, C_in, H, W = X.shape
-    C_out, _, kh, kw = K.shape
-    Xp = X.new_zeros((N, C_in, H + 2 * p, W + 2 * p))
-    Xp[:, :, p : p + H, p : p + W] = X
-    H_out = (H + 2 * p - d * (kh - 1) - 1) // s + 1
-    W_out = (W + 2 * p - d * (kw - 1) - 1) // s + 1
-    Y = X.new_zeros((N, C_out, H_out, W_out))
-    for a in range(kh):
-        for b in range(kw):
-            tap = Xp[:, :, a * d : a * d + (H_out - 1) * s + 1 : s, b * d : b * d + (W_out - 1) * s + 1 : s]
-            Y += torch.einsum("nchw,oc->nohw", tap, K[:, :, a, b])
-    return Y
+    layers, covered = [], 1
+    while covered < field:
+        # taps `covered` apart repeat a block of `covered` consecutive pixels: they touch, no gap,
+        # and a 3x3 layer triples the field for 9 weights (a 5x5 multiplies it by 5 for 25)
+        layers.append((3, covered))
+        covered *= 3
+    return layers
     ### END SOLUTION
 
-# %% test id=test_conv2d_dilated points=3
-X = check.randn(1, 2, 7, 7, seed=2, device=device)
-practice.check_conv2d_dilated_taps(conv2d_dilated, X, check.randn(3, 2, 3, 3, seed=3, device=device), dilation=2)
-practice.check_conv2d_dilated_taps(conv2d_dilated, X, check.randn(1, 2, 2, 2, seed=4, device=device), dilation=1)
-practice.check_conv2d_dilated_taps(conv2d_dilated, X, check.randn(3, 2, 3, 3, seed=3, device=device), dilation=2, stride=3, padding=2)
+# %% test id=test_design_dilations points=3
+practice.check_dilation_design(design_dilations, 9, 18)
+practice.check_dilation_design(design_dilations, 20, 27)
 ### BEGIN HIDDEN TESTS
-sys.modules.pop("convlib.check_practice", None)
-practice = importlib.import_module("convlib.check_practice")
-for seed, (xs, ks, d, s, p) in enumerate([((2, 3, 9, 8), (2, 3, 3, 2), 3, 1, 0), ((1, 1, 6, 6), (1, 1, 2, 2), 5, 1, 0), ((1, 2, 8, 9), (4, 2, 3, 3), 2, 2, 1), ((2, 1, 7, 6), (2, 1, 2, 3), 1, 2, 3)]):
-    practice.check_conv2d_dilated_taps(conv2d_dilated, check.randn(*xs, seed=20 + seed, device=device), check.randn(*ks, seed=30 + seed, device=device), dilation=d, stride=s, padding=p)
+sys.modules.pop("convlib.checks.ex07", None)
+practice = importlib.import_module("convlib.checks.ex07")
+for field, budget in [(1, 0), (2, 9), (27, 27), (28, 36), (81, 36), (100, 45), (500, 54)]:
+    practice.check_dilation_design(design_dilations, field, budget)
 ### END HIDDEN TESTS
 
-# %% markdown id=md_receptive_field
-# ## 4. Receptive field of a stack of layers (3 points)
+# %% markdown id=md_probe
+# ## 3. What is inside this layer? (4 points)
 #
-# The receptive field of a unit is the set of input pixels that can affect it. For a stack of
-# layers given as `(kernel_size, stride, dilation)` tuples (first layer first), write
-# `receptive_field(layers)`: the receptive field size, along one axis, of one output unit of the last
-# layer. Each layer widens the field by `dilation * (kernel_size - 1)` times the product of the
-# strides of the layers before it. Three 3x3 layers with dilations 1, 2, 4 see 15 pixels; the test
-# measures the answer with autograd on a real stack of `torch` convolutions.
+# You are handed `layer`, a one-channel square convolution you can call on any
+# `X: (N, 1, H, W)` but not read: its kernel size, stride, padding and dilation are hidden (the
+# same on both axes, and its weights are all non-zero). Write `probe_layer(layer)` returning the
+# four ints `(kernel_size, stride, padding, dilation)`, found only from what the layer outputs
+# for inputs you choose. When `kernel_size` is 1 the dilation cannot be seen: return 1. Design
+# your probes so that the padding and the borders cannot fool you.
 
-# %% solution id=receptive_field
-def receptive_field(layers: list[tuple[int, int, int]]) -> int:
-    """layers: [(kernel_size, stride, dilation), ...] first to last -> receptive field size."""
+# %% solution id=probe_layer
+def probe_layer(layer) -> tuple[int, int, int, int]:
+    """(kernel_size, stride, padding, dilation) of a hidden square convolution."""
     ### BEGIN SOLUTION
-    size, jump = 1, 1
-    for kernel_size, stride, dilation in layers:
-        size += dilation * (kernel_size - 1) * jump
-        jump *= stride
-    return size
+    L = 48
+    impulses = torch.zeros(L, 1, 1, L, dtype=torch.float64)
+    impulses[torch.arange(L), 0, 0, torch.arange(L)] = 1.0  # image x: a column of ones at x
+    impulses = impulses.expand(L, 1, L, L)
+    reached = layer(impulses)[:, 0].abs().sum(dim=1) > 0  # (x, j): input column x reaches output j
+    j = reached.shape[1] // 2  # a window away from the borders
+    taps = reached[:, j].nonzero().flatten()
+    kernel_size = len(taps)
+    dilation = int(taps[1] - taps[0]) if kernel_size > 1 else 1
+    stride = int(reached[:, j + 1].nonzero()[0] - taps[0])
+    padding = j * stride - int(taps[0])
+    return kernel_size, stride, padding, dilation
     ### END SOLUTION
 
-# %% test id=test_receptive_field points=3
-F = check.torch_reference()
-
-
-def receptive_field_reference(layers, length=400):
-    """Backpropagate from one output unit through convolutions of ones; count the inputs reached."""
-    x = torch.zeros(1, 1, length, dtype=torch.float64, requires_grad=True)
-    y = x
-    for kernel_size, stride, dilation in layers:
-        y = F.conv1d(y, torch.ones(1, 1, kernel_size, dtype=torch.float64), stride=stride, dilation=dilation)
-    y[0, 0, y.shape[-1] // 2].backward()
-    reached = x.grad[0, 0].nonzero()
-    return int(reached.max() - reached.min() + 1)
-
-
-for layers in [[(3, 1, 1), (3, 1, 2), (3, 1, 4)], [(3, 2, 1), (3, 2, 1)]]:
-    check.check_int(receptive_field, (layers,), {}, receptive_field_reference(layers), fname="receptive_field",
-                    hint="each layer adds dilation * (kernel_size - 1) * (product of the previous strides)")
+# %% test id=test_probe_layer points=4
+practice.check_probe_layer(probe_layer, 3, 1, 1, 1, seed=1)
+practice.check_probe_layer(probe_layer, 3, 2, 1, 2, seed=2)
 ### BEGIN HIDDEN TESTS
-F = check.torch_reference()
-for layers in [[(1, 1, 1)], [(5, 1, 1)], [(7, 2, 1), (3, 2, 1), (3, 1, 2)], [(2, 3, 1), (3, 1, 3), (2, 2, 2)]]:
-    check.check_int(receptive_field, (layers,), {}, receptive_field_reference(layers), fname="receptive_field")
+sys.modules.pop("convlib.checks.ex07", None)
+practice = importlib.import_module("convlib.checks.ex07")
+for seed, (k, s, p, d) in enumerate([(1, 1, 0, 1), (2, 1, 0, 3), (3, 3, 2, 2), (4, 2, 3, 1), (5, 1, 0, 2), (2, 4, 1, 5)]):
+    practice.check_probe_layer(probe_layer, k, s, p, d, seed=10 + seed)
 ### END HIDDEN TESTS

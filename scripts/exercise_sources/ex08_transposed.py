@@ -15,8 +15,8 @@
 #
 # The chapter prints the output-size formula, a one-channel convolution matrix and transposed
 # convolutions that loop over input pixels. Here you invert the size formula, build the matrix of a
-# multi-channel convolution without a loop over outputs, apply its transpose to a batch, and run
-# the transposed convolution as a loop over kernel taps.
+# multi-channel convolution without a loop over outputs, and debug a fast transposed convolution:
+# find the smallest input that exposes each of its bugs, then fix them.
 
 # %% parameters id=parameters
 device = "cpu"
@@ -25,10 +25,32 @@ device = "cpu"
 import torch
 
 import convlib.check as check
-import convlib.check_practice as practice
+import convlib.checks.ex08 as practice
 
 # The environment variable CONVLIB_DEVICE (e.g. "cuda"), if set, wins over the parameter above.
 device = check.device(device)
+
+
+def conv_transpose2d_buggy(X, K, stride=(1, 1), padding=0, output_padding=0):
+    """F.conv_transpose2d(X, K, stride=stride, padding=padding, output_padding=output_padding),
+    meant to be. X: (N, C_in, H, W), K: (C_in, C_out, kh, kw), stride a pair (sh, sw)."""
+    N, C_in, H, W = X.shape
+    _, C_out, kh, kw = K.shape
+    sh, sw = stride
+    H_full, W_full = (H - 1) * sh + kh, (W - 1) * sw + kw
+    # every input pixel times every tap, in one product: (N, C_out*kh*kw, H*W)
+    products = K.reshape(C_in, -1).T @ X.reshape(N, C_in, H * W)
+    products = products.reshape(N, kh, kw, C_out, H, W)
+    Y = X.new_zeros((N, C_out, H_full, W_full))
+    for a in range(kh):
+        for b in range(kw):
+            # tap (a, b) sends input pixel (i, j) to output pixel (i*sh + a, j*sw + b)
+            Y[:, :, a : a + (H - 1) * sh + 1 : sh, b : b + (W - 1) * sh + 1 : sh] += products[:, a, b]
+    Y = Y[:, :, padding : H_full - padding, padding : W_full - padding]
+    # output_padding: extra rows and columns at the bottom and on the right
+    out = Y.new_zeros((N, C_out, Y.shape[2] + output_padding, Y.shape[3] + output_padding))
+    out[:, :, : Y.shape[2], : Y.shape[3]] = Y
+    return out
 
 # %% markdown id=md_output_size
 # ## 1. Which output_padding? (1 point)
@@ -60,8 +82,8 @@ practice.check_output_padding(conv_transpose_output_padding, 4, 7, 3, stride=2, 
 practice.check_output_padding(conv_transpose_output_padding, 4, 8, 3, stride=2, padding=1)
 practice.check_output_padding(conv_transpose_output_padding, 4, 9, 3, stride=2, padding=1)  # impossible: -1
 ### BEGIN HIDDEN TESTS
-sys.modules.pop("convlib.check_practice", None)
-practice = importlib.import_module("convlib.check_practice")
+sys.modules.pop("convlib.checks.ex08", None)
+practice = importlib.import_module("convlib.checks.ex08")
 for size, target, k, s, p, d in [(1, 1, 1, 1, 0, 1), (5, 5, 3, 1, 1, 1), (5, 6, 3, 1, 1, 1), (3, 11, 4, 3, 1, 1), (3, 12, 4, 3, 1, 1), (3, 9, 2, 4, 0, 1), (6, 13, 3, 1, 0, 3), (4, 5, 3, 2, 1, 1)]:
     practice.check_output_padding(conv_transpose_output_padding, size, target, k, stride=s, padding=p, dilation=d)
 ### END HIDDEN TESTS
@@ -108,87 +130,80 @@ practice.check_conv_matrix_channels(conv_matrix, torch.arange(1.0, 10.0, dtype=t
 practice.check_conv_matrix_channels(conv_matrix, check.randn(2, 3, 2, 3, seed=1, device=device), (3, 5))
 practice.check_conv_matrix_channels(conv_matrix, check.randn(2, 2, 3, 3, seed=2, device=device), (5, 4), stride=2, padding=1, dilation=1)
 ### BEGIN HIDDEN TESTS
-sys.modules.pop("convlib.check_practice", None)
-practice = importlib.import_module("convlib.check_practice")
+sys.modules.pop("convlib.checks.ex08", None)
+practice = importlib.import_module("convlib.checks.ex08")
 for seed, (ks, size, s, p, d) in enumerate([((1, 1, 1, 1), (2, 2), 1, 0, 1), ((3, 2, 3, 2), (5, 4), 1, 2, 1), ((2, 1, 2, 2), (6, 6), 2, 0, 2), ((1, 3, 3, 3), (4, 5), 3, 1, 1)]):
     practice.check_conv_matrix_channels(conv_matrix, check.randn(*ks, seed=10 + seed, device=device), size, stride=s, padding=p, dilation=d)
 ### END HIDDEN TESTS
 
-# %% markdown id=md_via_matrix
-# ## 3. The transposed convolution is multiplication by C^T, with channels (3 points)
+# %% markdown id=md_failing_cases
+# ## 3. Three bugs, three smallest witnesses (3 points)
 #
-# A transposed convolution with weight `K: (C_in, C_out, kh, kw)` is the transpose of the
-# convolution whose weight is that same `K` (read as `(out_channels, in_channels, kh, kw)`: it maps
-# `C_out` channels to `C_in`). Write `conv_transpose_via_matrix(X, K, stride=1, padding=0,
-# output_padding=0)` for a batch `X: (N, C_in, H, W)`, equal to
-# `torch.nn.functional.conv_transpose2d(X, K, stride=stride, padding=padding,
-# output_padding=output_padding)`: compute the output size `(H_t, W_t)` (task 1's formula), build
-# `C` with your `conv_matrix(K, (H_t, W_t), stride, padding)` (a convolution that maps
-# `(C_out, H_t, W_t)` back to `(C_in, H, W)`), and multiply every image's flattened `X` by `C^T`
-# (one product for the whole batch: `X.reshape(N, -1) @ C`). Note that this restores the shape,
-# not the values: a transposed convolution is not an inverse.
+# `conv_transpose2d_buggy` (defined in the setup cell above: read it) is a fast transposed
+# convolution, with `stride` a pair `(sh, sw)` and int `padding` and `output_padding`: one matrix
+# product gives every input pixel times every tap, then one strided slice per tap adds them up.
+# It has exactly three bugs: one in how `output_padding` is applied, one in the order of the
+# channels in a reshape, and one in a stride. Run it against `torch.nn.functional.conv_transpose2d`
+# on inputs you choose, find each bug, and write `failing_cases()` returning a dict with keys
+# `"output_padding"`, `"channels"` and `"stride"`, each mapped to a *smallest* input on which that
+# bug alone (the other two fixed) makes the function differ from torch (or crash):
+# `(x_shape, k_shape, (sh, sw), padding, output_padding)`, size measured as
+# `X.numel() + K.numel()`. The check plants each bug alone in a correct function and runs your
+# input through it.
 
-# %% solution id=conv_transpose_via_matrix
-def conv_transpose_via_matrix(X: torch.Tensor, K: torch.Tensor, stride: int = 1, padding: int = 0, output_padding: int = 0) -> torch.Tensor:
-    """X: (N, C_in, H, W), K: (C_in, C_out, kh, kw) -> Y: (N, C_out, H_t, W_t) = C^T X per image."""
+# %% solution id=failing_cases
+def failing_cases() -> dict[str, tuple]:
+    """{bug: (x_shape, k_shape, (sh, sw), padding, output_padding)}, a smallest witness each."""
     ### BEGIN SOLUTION
-    N, C_in, H, W = X.shape
-    _, C_out, kh, kw = K.shape
-    H_t = (H - 1) * stride - 2 * padding + kh + output_padding
-    W_t = (W - 1) * stride - 2 * padding + kw + output_padding
-    C = conv_matrix(K, (H_t, W_t), stride, padding)  # (C_in*H*W, C_out*H_t*W_t)
-    return (X.reshape(N, -1) @ C).reshape(N, C_out, H_t, W_t)
+    return {
+        # the extra rows are real data when padding > 0, and output_padding needs stride > 1;
+        # a 2x1 kernel on a 1x2 input is the smallest with a non-empty output
+        "output_padding": ((1, 1, 1, 2), (1, 1, 2, 1), (2, 2), 1, 1),
+        # the order only matters with C_out > 1 and kh*kw > 1
+        "channels": ((1, 1, 1, 1), (1, 2, 1, 2), (1, 1), 0, 0),
+        # the wrong stride only shows when sh != sw and there are two columns
+        "stride": ((1, 1, 1, 2), (1, 1, 1, 1), (1, 2), 0, 0),
+    }
     ### END SOLUTION
 
-# %% test id=test_conv_transpose_via_matrix points=3
-X = check.randn(2, 2, 2, 3, seed=2, device=device)
-K = check.randn(2, 3, 3, 3, seed=3, device=device)
-check.check_conv_transpose2d(conv_transpose_via_matrix, X, K, fname="conv_transpose_via_matrix")
-check.check_conv_transpose2d(conv_transpose_via_matrix, X, K, stride=2, padding=1, output_padding=1, fname="conv_transpose_via_matrix")
-### BEGIN HIDDEN TESTS
-for seed, (xs, ks, s, p, op) in enumerate([((1, 1, 1, 1), (1, 1, 2, 2), 1, 0, 0), ((1, 3, 3, 2), (3, 2, 2, 3), 3, 1, 2), ((2, 1, 4, 4), (1, 1, 1, 1), 2, 0, 1)]):
-    check.check_conv_transpose2d(conv_transpose_via_matrix, check.randn(*xs, seed=20 + seed, device=device), check.randn(*ks, seed=30 + seed, device=device), stride=s, padding=p, output_padding=op, fname="conv_transpose_via_matrix")
-### END HIDDEN TESTS
+# %% test id=test_failing_cases points=3
+practice.check_failing_cases(failing_cases)
 
-# %% markdown id=md_conv_transpose2d
-# ## 4. The transposed convolution over the kernel taps (5 points)
+# %% markdown id=md_fixed
+# ## 4. Fix it (3 points)
 #
-# The chapter's `conv_transpose2d` scatters one input pixel at a time, and the zero-insertion view
-# builds a grid that is mostly zeros. Write `conv_transpose2d(X, K, stride=1, padding=0,
-# output_padding=0, dilation=1)` for `X: (N, C_in, H, W)`, `K: (C_in, C_out, kh, kw)` and int
-# arguments, equal to `torch.nn.functional.conv_transpose2d`, with **no Python loop over input
-# positions** (nor channels): loop over the `kh * kw` taps. Tap `(a, b)` sends input pixel `(i, j)`
-# to full-output pixel `(i*stride + a*dilation, j*stride + b*dilation)`, so for all inputs at once
-# it adds `X` contracted with `K[:, :, a, b]` (`torch.einsum("nchw,co->nohw", ...)`) onto the slice
-# with start `a*dilation` and step `stride`. Allocate the full output with `output_padding` extra
-# rows and columns at the bottom and right, then crop `padding` from every side. The check counts
-# your lines of Python on a small and on a large input.
+# Write `conv_transpose2d(X, K, stride=(1, 1), padding=0, output_padding=0)`, the fixed
+# function: equal to `torch.nn.functional.conv_transpose2d(X, K, stride=stride, padding=padding,
+# output_padding=output_padding)` for every input, and still fast: **no Python loop over the
+# input positions** (the check counts your lines of Python on a small and on a large input).
+# The feedback names each bug that is still in.
 
 # %% solution id=conv_transpose2d
-def conv_transpose2d(X: torch.Tensor, K: torch.Tensor, stride: int = 1, padding: int = 0, output_padding: int = 0, dilation: int = 1) -> torch.Tensor:
-    """X: (N, C_in, H, W), K: (C_in, C_out, kh, kw) -> (N, C_out, (H-1)*s - 2*p + d*(kh-1) + op + 1, ...)."""
+def conv_transpose2d(X: torch.Tensor, K: torch.Tensor, stride: tuple[int, int] = (1, 1), padding: int = 0, output_padding: int = 0) -> torch.Tensor:
+    """X: (N, C_in, H, W), K: (C_in, C_out, kh, kw) -> (N, C_out, H', W')."""
     ### BEGIN SOLUTION
-    s, p, op, d = stride, padding, output_padding, dilation
     N, C_in, H, W = X.shape
     _, C_out, kh, kw = K.shape
-    H_full = (H - 1) * s + d * (kh - 1) + 1 + op
-    W_full = (W - 1) * s + d * (kw - 1) + 1 + op
+    sh, sw = stride
+    op = output_padding
+    H_full, W_full = (H - 1) * sh + kh + op, (W - 1) * sw + kw + op
+    products = K.reshape(C_in, -1).T @ X.reshape(N, C_in, H * W)
+    products = products.reshape(N, C_out, kh, kw, H, W)
     Y = X.new_zeros((N, C_out, H_full, W_full))
     for a in range(kh):
         for b in range(kw):
-            Y[:, :, a * d : a * d + (H - 1) * s + 1 : s, b * d : b * d + (W - 1) * s + 1 : s] += torch.einsum("nchw,co->nohw", X, K[:, :, a, b])
-    return Y[:, :, p : H_full - p, p : W_full - p]
+            Y[:, :, a : a + (H - 1) * sh + 1 : sh, b : b + (W - 1) * sw + 1 : sw] += products[:, :, a, b]
+    return Y[:, :, padding : H_full - padding, padding : W_full - padding]
     ### END SOLUTION
 
-# %% test id=test_conv_transpose2d points=5
+# %% test id=test_conv_transpose2d points=3
 X = check.randn(1, 2, 3, 3, seed=4, device=device)
 K = check.randn(2, 3, 3, 3, seed=5, device=device)
-practice.check_conv_transpose2d_taps(conv_transpose2d, X, K)
-practice.check_conv_transpose2d_taps(conv_transpose2d, X, K, stride=2)
-practice.check_conv_transpose2d_taps(conv_transpose2d, X, K, stride=2, padding=1, output_padding=1, dilation=2)
+practice.check_fixed_conv_transpose2d(conv_transpose2d, X, K)
+practice.check_fixed_conv_transpose2d(conv_transpose2d, X, K, (2, 1), 1, 0)
 ### BEGIN HIDDEN TESTS
-sys.modules.pop("convlib.check_practice", None)
-practice = importlib.import_module("convlib.check_practice")
-for seed, (xs, ks, s, p, op, d) in enumerate([((2, 1, 2, 2), (1, 1, 3, 3), 2, 0, 0, 1), ((1, 3, 4, 3), (3, 2, 2, 4), 3, 1, 2, 1), ((2, 2, 5, 5), (2, 4, 4, 4), 2, 1, 0, 2), ((1, 1, 1, 1), (1, 2, 2, 2), 1, 0, 0, 1), ((1, 2, 3, 4), (2, 2, 3, 2), 1, 2, 1, 3)]):
-    practice.check_conv_transpose2d_taps(conv_transpose2d, check.randn(*xs, seed=40 + seed, device=device), check.randn(*ks, seed=50 + seed, device=device), stride=s, padding=p, output_padding=op, dilation=d)
+sys.modules.pop("convlib.checks.ex08", None)
+practice = importlib.import_module("convlib.checks.ex08")
+for seed, (xs, ks, s, p, op) in enumerate([((2, 1, 2, 2), (1, 1, 3, 3), (2, 2), 0, 1), ((1, 3, 4, 3), (3, 2, 2, 4), (3, 2), 1, 1), ((2, 2, 5, 5), (2, 4, 4, 4), (2, 3), 1, 0), ((1, 1, 1, 1), (1, 2, 2, 2), (1, 1), 0, 0), ((1, 2, 3, 4), (2, 2, 3, 2), (3, 3), 1, 2)]):
+    practice.check_fixed_conv_transpose2d(conv_transpose2d, check.randn(*xs, seed=40 + seed, device=device), check.randn(*ks, seed=50 + seed, device=device), s, p, op)
 ### END HIDDEN TESTS

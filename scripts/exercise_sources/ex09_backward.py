@@ -9,18 +9,21 @@
 # - The checks compare your gradients with PyTorch's autograd through `torch.nn.functional.conv2d`
 #   and name the usual mistakes (a kernel flipped the wrong way, a stride not undone, a bias
 #   gradient not summed over the batch).
-# - The point is to derive the gradients: calling autograd (`loss.backward()`,
-#   `torch.autograd.grad`), a convolution (`F.conv2d`, `F.conv_transpose2d`, `torch.nn.grad`),
-#   `F.unfold`/`F.fold` or `convlib` scores 0 for that task. Build from slicing, `*`, `sum`,
-#   `torch.einsum` and `@`.
+# - The point is to derive the gradients. **The checks call your functions with autograd switched
+#   off** (gradient recording off, and any tensor autograd would save for a backward pass is
+#   refused), so `loss.backward()`, `torch.autograd.grad`, `torch.func` and friends raise there.
+#   Calling a convolution (`F.conv2d`, `F.conv_transpose2d`, `torch.nn.grad`), `F.unfold`/`F.fold`
+#   or `convlib` in tasks 1 and 4 scores 0 for that task. Build from slicing, `*`, `sum`,
+#   `torch.einsum` and `@`. Checking against autograd in a scratch cell of your own is fine.
 # - Return tensors on the input's device and dtype: `dY.new_zeros(shape)` creates one.
 # - Before submitting, run **Kernel > Restart & Run All**, or in a terminal
 #   `nbgrader validate ex09_backward.ipynb`.
 #
 # The chapter derives the three gradients of `Y = conv2d(X, K, bias)` with stride, padding,
-# dilation and groups. Here you carry the derivation further: the input gradient through circular
-# padding, kernel gradients per example (as differentially private training needs), untied biases,
-# and the gradients of the transposed convolution.
+# dilation and groups, and checks them against autograd. Here you carry the derivation further
+# (the input gradient through circular padding, the gradients of the transposed convolution) and
+# build the tool that checks gradients without autograd: a central-difference checker, which you
+# then use to find the wrong ones among supplied backward functions.
 #
 # Notation: `X: (N, C_in, H, W)`, `K: (C_out, C_in // groups, kh, kw)`, `Y, dY: (N, C_out, H', W')`
 # with `H' = (H + 2*padding - dilation*(kh - 1) - 1) // stride + 1`. Output `(n, o, i, j)` reads
@@ -34,7 +37,7 @@ device = "cpu"
 import torch
 
 import convlib.check as check
-import convlib.check_practice as practice
+import convlib.checks.ex09 as practice
 
 # The environment variable CONVLIB_DEVICE (e.g. "cuda"), if set, wins over the parameter above.
 device = check.device(device)
@@ -52,10 +55,7 @@ device = check.device(device)
 # and likewise for columns, i.e. `F.pad(X, (p, p, p, p), mode="circular")`. Derive what the
 # adjoint of that padding does with the gradient of the border rows.
 #
-# One way: scatter into a padded buffer `(N, C_in, H + 2p, W + 2p)` tap by tap (for each tap
-# `(a, b)`, add `einsum("nohw,oc->nchw", dY_group, K_group[:, :, a, b])` into the strided slice
-# `[a*d : a*d + (H'-1)*s + 1 : s, b*d : ...]`), then turn the padded gradient into the input's
-# (`Tensor.index_add_` adds rows to given indices).
+# (`Tensor.index_add_` adds rows to given indices.)
 
 # %% solution id=conv2d_grad_input
 def conv2d_grad_input(dY: torch.Tensor, K: torch.Tensor, input_shape: tuple[int, int, int, int], stride: int = 1, padding: int = 0, dilation: int = 1, groups: int = 1, padding_mode: str = "zeros") -> torch.Tensor:
@@ -91,8 +91,8 @@ X, K, dY = practice.backward_case((1, 4, 7, 7), (4, 2, 3, 3), seed=4, device=dev
 practice.check_conv2d_grad_input(conv2d_grad_input, dY, K, X.shape, **settings)
 practice.check_conv2d_grad_input(conv2d_grad_input, dY, K, X.shape, **settings, padding_mode="circular")
 ### BEGIN HIDDEN TESTS
-sys.modules.pop("convlib.check_practice", None)
-practice = importlib.import_module("convlib.check_practice")
+sys.modules.pop("convlib.checks.ex09", None)
+practice = importlib.import_module("convlib.checks.ex09")
 cases = [
     ((2, 2, 8, 7), (3, 2, 3, 2), dict(stride=2, padding=2, dilation=2, groups=1)),
     ((1, 6, 9, 9), (3, 2, 2, 3), dict(stride=3, padding=1, dilation=1, groups=3)),
@@ -105,86 +105,83 @@ for seed, (xs, ks, settings) in enumerate(cases):
         practice.check_conv2d_grad_input(conv2d_grad_input, dY, K, X.shape, **settings, padding_mode=mode)
 ### END HIDDEN TESTS
 
-# %% markdown id=md_grad_weight
-# ## 2. Per-example kernel gradients (4 points)
+# %% markdown id=md_numerical_grad
+# ## 2. A gradient checker without autograd (2 points)
 #
-# The chapter sums the kernel gradient over the batch, as training needs. Some methods need one
-# gradient per example instead: differentially private SGD clips each example's gradient before
-# adding them up, and per-example gradient norms measure how much each example disagrees with the
-# batch. Write `conv2d_grad_weight_per_sample(X, dY, kernel_shape, stride, padding, dilation,
-# groups)` returning `(N, C_out, C_in // groups, kh, kw)`: entry `n` is the gradient of the loss
-# of image `n` alone,
-#
-# $$rac{\partial L_n}{\partial K[o, c, a, b]} = \sum_{i, j} dY[n, o, i, j] \, X_p[n, g \cdot C_g + c, i s + a d, j s + b d]$$
-#
-# with one strided slice of the padded input per tap and no Python loop over images or positions.
+# Write `numerical_grad(f, X)`: the gradient of a scalar function `f` at a float64 tensor `X`
+# (any shape), approximated entry by entry by **central** differences: perturb one entry by
+# `+eps` and by `-eps`, evaluate `f` both times, and divide the change by the distance between
+# the two points. Choose `eps` so that the result agrees with the true gradient to about 1e-7
+# (too large: the truncation error grows like `eps**2`; too small: rounding error grows like
+# `1e-16 / eps`). Leave `X` as you found it. The check uses
+# `f(X) = sum(tanh(conv2d(X, K)) * G)` for fixed `K`, `G`.
 
-# %% solution id=conv2d_grad_weight_per_sample
-def conv2d_grad_weight_per_sample(X: torch.Tensor, dY: torch.Tensor, kernel_shape: tuple[int, int, int, int], stride: int = 1, padding: int = 0, dilation: int = 1, groups: int = 1) -> torch.Tensor:
-    """X: (N, C_in, H, W), dY: (N, C_out, H', W') -> (N, C_out, C_in // groups, kh, kw)."""
+# %% solution id=numerical_grad
+def numerical_grad(f, X: torch.Tensor) -> torch.Tensor:
+    """f: a scalar function of X, X: float64 (any shape) -> df/dX: X's shape."""
     ### BEGIN SOLUTION
-    C_out, cpg, kh, kw = kernel_shape
-    N, C_in, H, W = X.shape
-    Ho, Wo = dY.shape[-2:]
-    s, p, d = stride, padding, dilation
-    opg = C_out // groups
-    Xp = X.new_zeros((N, C_in, H + 2 * p, W + 2 * p))
-    Xp[:, :, p : p + H, p : p + W] = X
-    dK = X.new_zeros((N, *kernel_shape))
-    for g in range(groups):
-        Xg, dYg = Xp[:, g * cpg : (g + 1) * cpg], dY[:, g * opg : (g + 1) * opg]
-        for a in range(kh):
-            for b in range(kw):
-                window = Xg[:, :, a * d : a * d + (Ho - 1) * s + 1 : s, b * d : b * d + (Wo - 1) * s + 1 : s]
-                dK[:, g * opg : (g + 1) * opg, :, a, b] = torch.einsum("nchw,nohw->noc", window, dYg)
-    return dK
+    eps = 1e-6
+    grad = torch.zeros_like(X)
+    flat, out = X.clone().reshape(-1), grad.reshape(-1)
+    for i in range(flat.numel()):
+        up, down = flat.clone(), flat.clone()
+        up[i] += eps
+        down[i] -= eps
+        out[i] = (f(up.reshape(X.shape)) - f(down.reshape(X.shape))) / (2 * eps)
+    return grad
     ### END SOLUTION
 
-# %% test id=test_conv2d_grad_weight_per_sample points=4
-X, K, dY = practice.backward_case((2, 3, 5, 5), (4, 3, 3, 3), seed=1, device=device)
-practice.check_conv2d_grad_weight_per_sample(conv2d_grad_weight_per_sample, X, dY, K.shape)
-settings = dict(stride=2, padding=1, dilation=1, groups=2)
-X, K, dY = practice.backward_case((2, 4, 7, 7), (4, 2, 3, 3), seed=4, device=device, **settings)
-practice.check_conv2d_grad_weight_per_sample(conv2d_grad_weight_per_sample, X, dY, K.shape, **settings)
+# %% test id=test_numerical_grad points=2
+X, K, _ = practice.backward_case((1, 2, 4, 4), (2, 2, 2, 2), seed=5, device=device)
+practice.check_numerical_grad(numerical_grad, X, K, seed=6)
 ### BEGIN HIDDEN TESTS
-sys.modules.pop("convlib.check_practice", None)
-practice = importlib.import_module("convlib.check_practice")
-cases = [
-    ((2, 2, 8, 7), (3, 2, 3, 2), dict(stride=2, padding=2, dilation=2, groups=1)),
-    ((3, 6, 9, 9), (3, 2, 2, 3), dict(stride=3, padding=1, dilation=1, groups=3)),
-    ((2, 4, 6, 6), (4, 2, 3, 3), dict(stride=1, padding=0, dilation=2, groups=2)),
-]
-for seed, (xs, ks, settings) in enumerate(cases):
-    X, K, dY = practice.backward_case(xs, ks, seed=200 + 3 * seed, device=device, **settings)
-    practice.check_conv2d_grad_weight_per_sample(conv2d_grad_weight_per_sample, X, dY, K.shape, **settings)
+sys.modules.pop("convlib.checks.ex09", None)
+practice = importlib.import_module("convlib.checks.ex09")
+for seed, (xs, ks, settings) in enumerate([((2, 1, 5, 4), (3, 1, 3, 2), dict(stride=2, padding=1)), ((1, 3, 5, 5), (1, 3, 2, 2), dict(dilation=2))]):
+    X, K, _ = practice.backward_case(xs, ks, seed=500 + 3 * seed, device=device, **settings)
+    practice.check_numerical_grad(numerical_grad, X, K, seed=510 + seed, **settings)
 ### END HIDDEN TESTS
 
-# %% markdown id=md_grad_bias
-# ## 3. Shared and untied biases (2 points)
+# %% markdown id=md_find_wrong
+# ## 3. Which of these backward functions are wrong? (3 points)
 #
-# A convolution shares `bias[o]` over every position of channel `o`. A locally connected layer
-# instead has an *untied* bias `bias[o, i, j]`, one per output position. Write
-# `conv2d_grad_bias(dY, untied=False)` returning `dL/dbias`: shape `(C_out,)` when shared,
-# `(C_out, H', W')` when untied. In both cases every image of the batch adds to it.
+# Someone hands you several implementations of the input gradient of a convolution, as a dict
+# `candidates` from a name to a function `grad_input(X, K, dY, stride=1, padding=0, dilation=1)`
+# that claims to return `dL/dX` for `Y = conv2d(X, K, stride=stride, padding=padding,
+# dilation=dilation)` and `dL/dY = dY` (`X: (N, C_in, H, W)`, `K: (C_out, C_in, kh, kw)`, int
+# settings). Some are right, some have a bug that shows only for some settings. Write
+# `find_wrong(candidates)` returning the names of those that are wrong for **some** input and
+# settings. Your `numerical_grad` (or your task 1) is the judge; the candidates, and which are
+# wrong, change from one test to the next, so choose test settings that make each argument
+# matter. You may use `F.conv2d` here (for the loss), not autograd.
 
-# %% solution id=conv2d_grad_bias
-def conv2d_grad_bias(dY: torch.Tensor, untied: bool = False) -> torch.Tensor:
-    """dY: (N, C_out, H', W') -> dL/dbias: (C_out,), or (C_out, H', W') if untied."""
+# %% solution id=find_wrong
+import torch.nn.functional as F
+
+
+def find_wrong(candidates: dict) -> list[str]:
+    """candidates: {name: grad_input(X, K, dY, stride, padding, dilation)} -> names of the wrong."""
     ### BEGIN SOLUTION
-    return dY.sum(dim=0) if untied else dY.sum(dim=(0, 2, 3))
+    wrong = set()
+    for seed, setting in enumerate([dict(stride=2, padding=1, dilation=1), dict(stride=1, padding=2, dilation=2)]):
+        X = check.randn(1, 1, 6, 5, seed=seed)
+        K = check.randn(1, 1, 3, 2, seed=seed + 10)
+        dY = check.randn(*F.conv2d(X, K, **setting).shape, seed=seed + 20)
+        expected = numerical_grad(lambda Z, K=K, dY=dY, setting=setting: (F.conv2d(Z, K, **setting) * dY).sum(), X)
+        for name, grad_input in candidates.items():
+            got = grad_input(X, K, dY, **setting)
+            if got.shape != X.shape or not torch.allclose(got, expected, atol=1e-6):
+                wrong.add(name)
+    return sorted(wrong)
     ### END SOLUTION
 
-# %% test id=test_conv2d_grad_bias points=2
-dY = check.randn(3, 4, 2, 5, seed=7, device=device)
-practice.check_conv2d_grad_bias(conv2d_grad_bias, dY)
-practice.check_conv2d_grad_bias(conv2d_grad_bias, dY, untied=True)
+# %% test id=test_find_wrong points=3
+practice.check_find_wrong(find_wrong, seed=1)
 ### BEGIN HIDDEN TESTS
-sys.modules.pop("convlib.check_practice", None)
-practice = importlib.import_module("convlib.check_practice")
-for seed, shape in enumerate([(2, 1, 3, 3), (5, 6, 1, 2), (4, 2, 4, 4)]):
-    dY = check.randn(*shape, seed=300 + seed, device=device)
-    practice.check_conv2d_grad_bias(conv2d_grad_bias, dY)
-    practice.check_conv2d_grad_bias(conv2d_grad_bias, dY, untied=True)
+sys.modules.pop("convlib.checks.ex09", None)
+practice = importlib.import_module("convlib.checks.ex09")
+for seed in (11, 12, 13):
+    practice.check_find_wrong(find_wrong, seed=seed)
 ### END HIDDEN TESTS
 
 # %% markdown id=md_transpose
@@ -196,9 +193,8 @@ for seed, shape in enumerate([(2, 1, 3, 3), (5, 6, 1, 2), (4, 2, 4, 4)]):
 # dilation), write `conv_transpose2d_backward(X, K, dY, stride, padding)` returning the pair
 # `(dL/dX, dL/dK)`.
 #
-# Derive it first: which ordinary operation of `dY` and `K` gives `dL/dX`, and which of your
-# functions above gives `dL/dK` (summed over the batch) when you swap the roles of `X` and `dY`?
-# You may call the functions you wrote above (they are graded separately).
+# Derive it first: which ordinary operation of `dY` and `K` gives `dL/dX`, and what is `dL/dK`
+# when you swap the roles of `X` and `dY` in the chapter's kernel gradient?
 
 # %% solution id=conv_transpose2d_backward
 def conv_transpose2d_backward(X: torch.Tensor, K: torch.Tensor, dY: torch.Tensor, stride: int = 1, padding: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -216,9 +212,13 @@ def conv_transpose2d_backward(X: torch.Tensor, K: torch.Tensor, dY: torch.Tensor
         for b in range(kw):
             window = dYp[:, :, a : a + (H - 1) * s + 1 : s, b : b + (W - 1) * s + 1 : s]
             dX += torch.einsum("nohw,co->nchw", window, K[:, :, a, b])
-    # dK: the weight gradient of a conv2d whose input is dY and whose output gradient is X,
-    # summed over the batch.
-    dK = conv2d_grad_weight_per_sample(dY, X, K.shape, stride=stride, padding=padding).sum(dim=0)
+    # dK: the weight gradient of a conv2d whose input is dY and whose output gradient is X:
+    # tap (a, b) correlates X with the window of dY it was scattered onto
+    dK = K.new_zeros(K.shape)
+    for a in range(kh):
+        for b in range(kw):
+            window = dYp[:, :, a : a + (H - 1) * s + 1 : s, b : b + (W - 1) * s + 1 : s]
+            dK[:, :, a, b] = torch.einsum("nohw,nchw->co", window, X)
     return dX, dK
     ### END SOLUTION
 
@@ -230,8 +230,8 @@ practice.check_conv_transpose2d_backward(conv_transpose2d_backward, X, K, dY)
 dY = check.randn(2, 2, 7, 7, seed=14, device=device)  # (4 - 1) * 2 - 2 + 3 = 7
 practice.check_conv_transpose2d_backward(conv_transpose2d_backward, X, K, dY, stride=2, padding=1)
 ### BEGIN HIDDEN TESTS
-sys.modules.pop("convlib.check_practice", None)
-practice = importlib.import_module("convlib.check_practice")
+sys.modules.pop("convlib.checks.ex09", None)
+practice = importlib.import_module("convlib.checks.ex09")
 for seed, (xs, ks, s, p) in enumerate([((1, 2, 3, 5), (2, 3, 2, 2), 3, 0), ((2, 1, 5, 4), (1, 2, 3, 1), 2, 1)]):
     X = check.randn(*xs, seed=400 + seed, device=device)
     K = check.randn(*ks, seed=410 + seed, device=device)

@@ -13,9 +13,9 @@
 # - Before submitting, run **Kernel > Restart & Run All**, or in a terminal
 #   `nbgrader validate ex10_im2col.ipynb`.
 #
-# The chapter prints a 2D im2col and col2im that loop over windows, and an ungrouped GEMM. Here
-# you write im2col for 1D, 2D and 3D inputs and col2im with a loop over kernel taps only, and run a
-# grouped convolution as one batched matrix product.
+# The chapter prints a 2D im2col and col2im that loop over windows and copy every window, and an
+# ungrouped GEMM. Here you write im2col for 1D, 2D and 3D inputs, run a grouped convolution as one
+# batched matrix product, and build every window as a view that copies nothing.
 
 # %% parameters id=parameters
 device = "cpu"
@@ -24,7 +24,7 @@ device = "cpu"
 import torch
 
 import convlib.check as check
-import convlib.check_practice as practice
+import convlib.checks.ex10 as practice
 
 # The environment variable CONVLIB_DEVICE (e.g. "cuda"), if set, wins over the parameter above.
 device = check.device(device)
@@ -77,8 +77,8 @@ practice.check_im2col_nd(im2col, check.randn(1, 2, 5, 5, seed=2, device=device),
 practice.check_im2col_nd(im2col, check.randn(2, 3, 9, seed=3, device=device), 3, padding=1, stride=2)  # 1D
 practice.check_im2col_nd(im2col, check.randn(1, 3, 4, 6, 6, seed=4, device=device), (2, 3, 3))  # 3D
 ### BEGIN HIDDEN TESTS
-sys.modules.pop("convlib.check_practice", None)
-practice = importlib.import_module("convlib.check_practice")
+sys.modules.pop("convlib.checks.ex10", None)
+practice = importlib.import_module("convlib.checks.ex10")
 for seed, (xs, k, p, s) in enumerate([((1, 1, 4, 4), 1, 0, 1), ((2, 3, 6, 5), 3, 2, 3), ((1, 4, 7, 7), (2, 1), 1, 1), ((1, 2, 12), 4, 0, 3), ((2, 1, 3, 5, 4), 2, 1, 2)]):
     practice.check_im2col_nd(im2col, check.randn(*xs, seed=10 + seed, device=device), k, padding=p, stride=s)
 ### END HIDDEN TESTS
@@ -122,51 +122,53 @@ check.check_conv2d(conv2d_gemm, X, K, bias=check.randn(6, seed=5, device=device)
 check.check_conv2d(conv2d_gemm, X, check.randn(4, 4, 3, 3, seed=6, device=device), stride=2, padding=1, fname="conv2d_gemm", forbidden=check.CONV_OPS | check.UNFOLD_OPS)
 practice.check_conv2d_gemm_groups(conv2d_gemm, X, K[:4, :1], None, 1, 1, 4)  # depthwise
 ### BEGIN HIDDEN TESTS
-sys.modules.pop("convlib.check_practice", None)
-practice = importlib.import_module("convlib.check_practice")
+sys.modules.pop("convlib.checks.ex10", None)
+practice = importlib.import_module("convlib.checks.ex10")
 for seed, (xs, ks, s, p, g) in enumerate([((1, 1, 4, 4), (1, 1, 1, 1), 1, 0, 1), ((2, 6, 7, 6), (9, 2, 3, 2), 2, 1, 3), ((1, 4, 6, 6), (8, 1, 2, 2), 3, 2, 4)]):
     X = check.randn(*xs, seed=20 + seed, device=device)
     K = check.randn(*ks, seed=30 + seed, device=device)
     practice.check_conv2d_gemm_groups(conv2d_gemm, X, K, check.randn(ks[0], seed=40 + seed, device=device), s, p, g)
 ### END HIDDEN TESTS
 
-# %% markdown id=md_col2im
-# ## 3. col2im, the way back, without a loop over windows (3 points)
+# %% markdown id=md_window_view
+# ## 3. Every window, and not one byte copied (3 points)
 #
-# `col2im(columns, output_size, kernel_size, padding=0, stride=1)` undoes the layout of a 2D
-# `im2col` with the same square `kernel_size`, `padding` and `stride`: it adds every column's
-# entries back at the positions of its window in an `(N, C, H, W)` tensor, where
-# `output_size = (H, W)` and `C = columns.shape[1] // kernel_size**2`, and drops what lands on the
-# padding. Where windows overlap, the contributions **add up**, so `col2im(im2col(X))` is `X` times
-# the number of windows covering each pixel. This is `torch.nn.functional.fold`, and the backward
-# pass of `im2col`. The chapter's version loops over the windows; loop over the `k * k` kernel
-# taps instead: the rows of tap `(a, b)`, reshaped to `(N, C, out_h, out_w)`, are added onto the
-# strided slice of the padded result that starts at `(a, b)`.
+# im2col copies each pixel into up to `kh*kw` columns. A strided *view* reads the same numbers
+# from `X`'s own memory: a tensor is a storage plus a size, a stride per axis (how many elements
+# to skip to move one step along it) and a storage offset, and `torch.as_strided(X, size, stride,
+# storage_offset)` makes a new view of `X`'s storage with any of them. Write
+# `window_view(X, kernel_size, stride=1, dilation=1)` for `X: (N, C, H, W)` (no padding) and
+# `kernel_size = (kh, kw)`, returning the `(N, C, H', W', kh, kw)` view whose entry
+# `[n, c, i, j, a, b]` is `X[n, c, i*stride + a*dilation, j*stride + b*dilation]`, **sharing
+# `X`'s memory** (the check compares storages). `X` may itself be a view, a slice or a transpose of
+# a bigger tensor: read its strides and offset from `X`. `Tensor.unfold` and `F.unfold` are not
+# allowed.
+#
+# Then, in a scratch cell, compare the bytes of `window_view(X, (3, 3))` with those of the columns
+# im2col makes of the same `X` (`.numel() * .element_size()`, and what `.contiguous()` of the view
+# costs) for a `(8, 64, 56, 56)` float32 input: where does the factor come from?
 
-# %% solution id=col2im
-def col2im(columns: torch.Tensor, output_size: tuple[int, int], kernel_size: int, padding: int = 0, stride: int = 1) -> torch.Tensor:
-    """columns: (N, C*k*k, L) -> (N, C, H, W), overlapping entries summed, like F.fold."""
+# %% solution id=window_view
+def window_view(X: torch.Tensor, kernel_size: tuple[int, int], stride: int = 1, dilation: int = 1) -> torch.Tensor:
+    """X: (N, C, H, W) -> (N, C, H', W', kh, kw), a view of X's memory."""
     ### BEGIN SOLUTION
-    N, CKK, L = columns.shape
-    H, W = output_size
-    k, p, s = kernel_size, padding, stride
-    C = CKK // (k * k)
-    out_h, out_w = (H + 2 * p - k) // s + 1, (W + 2 * p - k) // s + 1
-    blocks = columns.reshape(N, C, k, k, out_h, out_w)
-    out = columns.new_zeros((N, C, H + 2 * p, W + 2 * p))
-    for a in range(k):
-        for b in range(k):
-            out[:, :, a : a + (out_h - 1) * s + 1 : s, b : b + (out_w - 1) * s + 1 : s] += blocks[:, :, a, b]
-    return out[:, :, p : p + H, p : p + W]
+    N, C, H, W = X.shape
+    kh, kw = kernel_size
+    H_out = (H - dilation * (kh - 1) - 1) // stride + 1
+    W_out = (W - dilation * (kw - 1) - 1) // stride + 1
+    sn, sc, sh, sw = X.stride()
+    size = (N, C, H_out, W_out, kh, kw)
+    steps = (sn, sc, sh * stride, sw * stride, sh * dilation, sw * dilation)
+    return torch.as_strided(X, size, steps, X.storage_offset())
     ### END SOLUTION
 
-# %% test id=test_col2im points=3
-practice.check_col2im(col2im, check.randn(1, 2 * 4, 9, seed=6, device=device), (4, 4), 2)
-practice.check_col2im(col2im, check.randn(2, 3 * 9, 9, seed=7, device=device), (5, 5), 3, padding=1, stride=2)
+# %% test id=test_window_view points=3
+practice.check_window_view(window_view, check.randn(1, 2, 5, 5, seed=8, device=device), (3, 3))
+practice.check_window_view(window_view, check.randn(2, 3, 9, 8, seed=9, device=device), (2, 3), stride=2, dilation=2)
 ### BEGIN HIDDEN TESTS
-sys.modules.pop("convlib.check_practice", None)
-practice = importlib.import_module("convlib.check_practice")
-for seed, (N, C, H, W, k, p, s) in enumerate([(2, 1, 3, 3, 1, 0, 1), (1, 3, 5, 6, 3, 0, 1), (2, 2, 4, 7, 2, 1, 1), (1, 2, 7, 6, 3, 1, 3)]):
-    L = ((H + 2 * p - k) // s + 1) * ((W + 2 * p - k) // s + 1)
-    practice.check_col2im(col2im, check.randn(N, C * k * k, L, seed=50 + seed, device=device), (H, W), k, padding=p, stride=s)
+sys.modules.pop("convlib.checks.ex10", None)
+practice = importlib.import_module("convlib.checks.ex10")
+base = check.randn(2, 4, 12, 11, seed=60, device=device)
+for X, k, s, d in [(base[:, 1:3, 2:, 1::2], (2, 2), 1, 1), (base.transpose(2, 3), (3, 2), 2, 1), (base[1:, :, 3:9, 2:], (2, 3), 1, 2), (check.randn(1, 1, 4, 4, seed=61, device=device), (1, 1), 3, 1)]:
+    practice.check_window_view(window_view, X, k, stride=s, dilation=d)
 ### END HIDDEN TESTS
