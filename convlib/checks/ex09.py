@@ -1,6 +1,5 @@
-"""Checks of ex09_backward: the input gradient through zero and circular padding, a
-central-difference gradient checker, finding the wrong ones among supplied backward functions,
-and the gradients of a transposed convolution.
+"""Checks of ex09_backward: the input gradient through zero and circular padding, finding the
+wrong ones among supplied backward functions, and the gradients of a transposed convolution.
 
 Every student function runs with autograd switched off (``without_autograd``: gradient recording
 off, and any tensor autograd would save for a backward pass refused), so no route to autograd
@@ -25,7 +24,6 @@ __all__ = [
     "without_autograd",
     "backward_case",
     "check_conv2d_grad_input",
-    "check_numerical_grad",
     "CANDIDATES",
     "candidate_functions",
     "check_find_wrong",
@@ -49,13 +47,6 @@ def without_autograd(fn):
     return run
 
 
-def loss_of(K, G, settings):
-    """f(X) = sum(tanh(conv2d(X, K)) * G), a scalar whose gradient the checker approximates."""
-    def f(X):
-        return (torch.tanh(torch.nn.functional.conv2d(X, K, **settings)) * G).sum()
-    return f
-
-
 def _fit(dX, H, W):
     out = dX.new_zeros((*dX.shape[:2], H, W))
     h, w = min(H, dX.shape[2]), min(W, dX.shape[3])
@@ -73,7 +64,7 @@ def input_grad(X, K, dY, stride=1, padding=0, dilation=1, bug=None):
     if bug == "dilation":
         d = 1
     full = torch.nn.functional.conv_transpose2d(dY, kernel, stride=s, dilation=d)
-    start = 0 if bug == "padding" else p
+    start = {"padding": 0, "stride_padding": p * s}.get(bug, p)
     return _fit(full[:, :, start:, start:], H, W)
 
 
@@ -92,7 +83,6 @@ def flagged(fn, candidates):
     return mask
 '''
 without_autograd = adapt(_ADAPTERS_SOURCE, "without_autograd")
-_loss_of = adapt(_ADAPTERS_SOURCE, "loss_of")
 _candidate = adapt(_ADAPTERS_SOURCE, "candidate")
 _flagged = adapt(_ADAPTERS_SOURCE, "flagged")
 
@@ -289,68 +279,7 @@ def check_conv2d_grad_input(
 
 
 # --------------------------------------------------------------------------------------------
-# task 2: a central-difference gradient checker
-
-
-def _differences(
-    f: Callable[[torch.Tensor], torch.Tensor], X: torch.Tensor, eps: float, central: bool
-) -> torch.Tensor:
-    """Finite differences of f at X, entry by entry (used with wrong choices, to name them)."""
-    grad = torch.zeros_like(X)
-    flat, out = X.clone().reshape(-1), grad.reshape(-1)
-    for i in range(flat.numel()):
-        up, down = flat.clone(), flat.clone()
-        up[i] += eps
-        down[i] -= eps if central else 0.0
-        out[i] = (f(up.reshape(X.shape)) - f(down.reshape(X.shape))) / ((2 if central else 1) * eps)
-    return grad
-
-
-def check_numerical_grad(
-    fn: Callable[..., Any],
-    X: torch.Tensor,
-    K: torch.Tensor,
-    *,
-    seed: int,
-    fname: str = "numerical_grad",
-    **settings: Any,
-) -> None:
-    """``fn(f, X)`` -> the gradient of the scalar ``f`` at ``X`` (float64), by central differences;
-    ``f(X) = sum(tanh(conv2d(X, K, **settings)) * G)``, G seeded."""
-    G = check.randn(*F.conv2d(X, K, **settings).shape, seed=seed, device=X.device)
-    f = _loss_of(K, G, settings)
-    Xg = X.detach().clone().requires_grad_()
-    with torch.enable_grad():
-        f(Xg).backward()
-    grad = Xg.grad
-    assert grad is not None
-    check.check_function(
-        without_autograd(fn),
-        (f, X),
-        {},
-        grad,
-        fname=fname,
-        forbidden=AUTOGRAD_OPS,
-        shape_hint="one partial derivative per entry of X: the gradient has X's shape",
-        variants=[
-            (
-                "one-sided differences (f(X + eps) - f(X)) / eps: their error is about eps times "
-                "the second derivative; central differences (f(X + eps) - f(X - eps)) / (2 eps) "
-                "cancel it",
-                lambda: _differences(f, X, 1e-6, central=False),
-            ),
-            (
-                "you divided by eps, not 2*eps: X + eps and X - eps are 2*eps apart",
-                lambda: 2 * grad,
-            ),
-        ],
-        atol=1e-7,
-        rtol=1e-6,
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# task 3: which supplied backward functions are wrong?
+# task 2: which supplied backward functions are wrong?
 
 # name: (bug planted, where it shows (None: a correct function))
 CANDIDATES: dict[str, tuple[str | None, str | None]] = {
@@ -360,6 +289,10 @@ CANDIDATES: dict[str, tuple[str | None, str | None]] = {
     "swap": ("swap", "when stride != dilation (it swaps them)"),
     "dilation": ("dilation", "when dilation > 1 (it ignores it)"),
     "padding": ("padding", "when padding > 0 (it crops the wrong rows)"),
+    "stride_padding": (
+        "stride_padding",
+        "when stride > 1 and padding > 0 meet (it crops padding * stride rows)",
+    ),
 }
 
 
@@ -401,7 +334,7 @@ def check_find_wrong(fn: Callable[..., Any], *, seed: int, fname: str = "find_wr
 
 
 # --------------------------------------------------------------------------------------------
-# task 4: the gradients of a transposed convolution
+# task 3: the gradients of a transposed convolution
 
 
 def check_conv_transpose2d_backward(

@@ -21,9 +21,8 @@
 #
 # The chapter derives the three gradients of `Y = conv2d(X, K, bias)` with stride, padding,
 # dilation and groups, and checks them against autograd. Here you carry the derivation further
-# (the input gradient through circular padding, the gradients of the transposed convolution) and
-# build the tool that checks gradients without autograd: a central-difference checker, which you
-# then use to find the wrong ones among supplied backward functions.
+# (the input gradient through circular padding, the gradients of the transposed convolution), and
+# judge supplied backward functions without autograd: which of them are wrong, and where.
 #
 # Notation: `X: (N, C_in, H, W)`, `K: (C_out, C_in // groups, kh, kw)`, `Y, dY: (N, C_out, H', W')`
 # with `H' = (H + 2*padding - dilation*(kh - 1) - 1) // stride + 1`. Output `(n, o, i, j)` reads
@@ -105,45 +104,8 @@ for seed, (xs, ks, settings) in enumerate(cases):
         practice.check_conv2d_grad_input(conv2d_grad_input, dY, K, X.shape, **settings, padding_mode=mode)
 ### END HIDDEN TESTS
 
-# %% markdown id=md_numerical_grad
-# ## 2. A gradient checker without autograd (2 points)
-#
-# Write `numerical_grad(f, X)`: the gradient of a scalar function `f` at a float64 tensor `X`
-# (any shape), approximated entry by entry by **central** differences: perturb one entry by
-# `+eps` and by `-eps`, evaluate `f` both times, and divide the change by the distance between
-# the two points. Choose `eps` so that the result agrees with the true gradient to about 1e-7
-# (too large: the truncation error grows like `eps**2`; too small: rounding error grows like
-# `1e-16 / eps`). Leave `X` as you found it. The check uses
-# `f(X) = sum(tanh(conv2d(X, K)) * G)` for fixed `K`, `G`.
-
-# %% solution id=numerical_grad
-def numerical_grad(f, X: torch.Tensor) -> torch.Tensor:
-    """f: a scalar function of X, X: float64 (any shape) -> df/dX: X's shape."""
-    ### BEGIN SOLUTION
-    eps = 1e-6
-    grad = torch.zeros_like(X)
-    flat, out = X.clone().reshape(-1), grad.reshape(-1)
-    for i in range(flat.numel()):
-        up, down = flat.clone(), flat.clone()
-        up[i] += eps
-        down[i] -= eps
-        out[i] = (f(up.reshape(X.shape)) - f(down.reshape(X.shape))) / (2 * eps)
-    return grad
-    ### END SOLUTION
-
-# %% test id=test_numerical_grad points=2
-X, K, _ = practice.backward_case((1, 2, 4, 4), (2, 2, 2, 2), seed=5, device=device)
-practice.check_numerical_grad(numerical_grad, X, K, seed=6)
-### BEGIN HIDDEN TESTS
-sys.modules.pop("convlib.checks.ex09", None)
-practice = importlib.import_module("convlib.checks.ex09")
-for seed, (xs, ks, settings) in enumerate([((2, 1, 5, 4), (3, 1, 3, 2), dict(stride=2, padding=1)), ((1, 3, 5, 5), (1, 3, 2, 2), dict(dilation=2))]):
-    X, K, _ = practice.backward_case(xs, ks, seed=500 + 3 * seed, device=device, **settings)
-    practice.check_numerical_grad(numerical_grad, X, K, seed=510 + seed, **settings)
-### END HIDDEN TESTS
-
 # %% markdown id=md_find_wrong
-# ## 3. Which of these backward functions are wrong? (3 points)
+# ## 2. Which of these backward functions are wrong? (4 points)
 #
 # Someone hands you several implementations of the input gradient of a convolution, as a dict
 # `candidates` from a name to a function `grad_input(X, K, dY, stride=1, padding=0, dilation=1)`
@@ -151,9 +113,10 @@ for seed, (xs, ks, settings) in enumerate([((2, 1, 5, 4), (3, 1, 3, 2), dict(str
 # dilation=dilation)` and `dL/dY = dY` (`X: (N, C_in, H, W)`, `K: (C_out, C_in, kh, kw)`, int
 # settings). Some are right, some have a bug that shows only for some settings. Write
 # `find_wrong(candidates)` returning the names of those that are wrong for **some** input and
-# settings. Your `numerical_grad` (or your task 1) is the judge; the candidates, and which are
-# wrong, change from one test to the next, so choose test settings that make each argument
-# matter. You may use `F.conv2d` here (for the loss), not autograd.
+# settings. Autograd is switched off, so the judge is yours: the central-difference checker of
+# exercise 2 (copy it into this cell) or your task 1. The candidates, and which are wrong, change
+# from one test to the next, and a bug may show only when two settings meet: choose test settings
+# that make each argument matter. You may call `F.conv2d` here (for the loss).
 
 # %% solution id=find_wrong
 import torch.nn.functional as F
@@ -162,6 +125,16 @@ import torch.nn.functional as F
 def find_wrong(candidates: dict) -> list[str]:
     """candidates: {name: grad_input(X, K, dY, stride, padding, dilation)} -> names of the wrong."""
     ### BEGIN SOLUTION
+    def numerical_grad(f, X, eps=1e-6):  # central differences, exercise 2's checker
+        grad = torch.zeros_like(X)
+        flat, out = X.clone().reshape(-1), grad.reshape(-1)
+        for i in range(flat.numel()):
+            up, down = flat.clone(), flat.clone()
+            up[i] += eps
+            down[i] -= eps
+            out[i] = (f(up.reshape(X.shape)) - f(down.reshape(X.shape))) / (2 * eps)
+        return grad
+
     wrong = set()
     for seed, setting in enumerate([dict(stride=2, padding=1, dilation=1), dict(stride=1, padding=2, dilation=2)]):
         X = check.randn(1, 1, 6, 5, seed=seed)
@@ -175,8 +148,8 @@ def find_wrong(candidates: dict) -> list[str]:
     return sorted(wrong)
     ### END SOLUTION
 
-# %% test id=test_find_wrong points=3
-practice.check_find_wrong(find_wrong, seed=1)
+# %% test id=test_find_wrong points=4
+practice.check_find_wrong(find_wrong, seed=5)
 ### BEGIN HIDDEN TESTS
 sys.modules.pop("convlib.checks.ex09", None)
 practice = importlib.import_module("convlib.checks.ex09")
@@ -185,7 +158,7 @@ for seed in (11, 12, 13):
 ### END HIDDEN TESTS
 
 # %% markdown id=md_transpose
-# ## 4. Turn it around: the gradients of a transposed convolution (3 points)
+# ## 3. Turn it around: the gradients of a transposed convolution (3 points)
 #
 # The chapter shows that the backward pass of `conv2d` with respect to its input is a transposed
 # convolution. The converse holds too. For `Y = conv_transpose2d(X, K, stride, padding)` with
