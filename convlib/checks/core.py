@@ -40,6 +40,7 @@ __all__ = [
     "shape_text",
     "pick",
     "adapt",
+    "rule_hints",
     "is_some",
     "no_grad",
     "as_float64",
@@ -159,6 +160,20 @@ def adapt(source: str, name: str) -> Callable[..., Any]:
     namespace: dict[str, Any] = {"__name__": "convlib_practice_adapters", "torch": torch}
     exec(compile(source, "<convlib.checks adapters>", "exec"), namespace)  # noqa: S102
     return cast(Callable[..., Any], namespace[name])
+
+
+def rule_hints(
+    rules: Sequence[tuple[str, Callable[..., int], str]], args: Sequence[Any], expected: int
+) -> str:
+    """The hint of an integer check: for each usual wrong rule (label, rule(*args), why) whose
+    value here differs from ``expected`` and from the rules before it, "value is label: why"."""
+    lines, seen = [], {expected}
+    for label, rule, why in rules:
+        value = rule(*args)
+        if value not in seen:
+            seen.add(value)
+            lines.append(f"{value} is {label}: {why}")
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------------------------

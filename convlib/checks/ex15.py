@@ -49,17 +49,6 @@ LENGTH_HINTS: list[tuple[str, Callable[[int, int, int, int, int], int], str]] = 
 ]
 
 
-def _length_hint(n: int, k: int, p: int, d: int, s: int, expected: int) -> str:
-    """Which usual rule gives which wrong length here, and why it is wrong."""
-    lines, seen = [], {expected}
-    for label, rule, why in LENGTH_HINTS:
-        value = rule(n, k, p, d, s)
-        if value not in seen:
-            seen.add(value)
-            lines.append(f"{value} is {label}: {why}")
-    return "\n".join(lines)
-
-
 def check_fft_size(
     fn: Callable[..., Any],
     size: int,
@@ -80,7 +69,7 @@ def check_fft_size(
         expected,
         fname=fname,
         forbidden=frozenset(),
-        hint=_length_hint(n, k, p, d, s, expected),
+        hint=core.rule_hints(LENGTH_HINTS, (n, k, p, d, s), expected),
     )
 
 

@@ -6,18 +6,19 @@
 # - Write your code where it says `# YOUR CODE HERE` (delete the `raise NotImplementedError()` line).
 # - Each function is followed by a test cell worth the points it shows. Its visible asserts are a
 #   subset of what is graded: hidden tests run the same checks on more random inputs.
-# - The checks compare your function with `torch.nn.functional.conv2d` and `torch.linalg.svd` on
-#   seeded random inputs and tell you what differs. `torch.linalg` (svd, svdvals) is allowed; a
-#   convolution (`F.conv2d`, `F.conv1d`, ...), `F.unfold`, `Tensor.unfold` or `convlib` scores 0
-#   for that task.
+# - The checks compare your functions with `torch.linalg.svd` on seeded random weights and tell
+#   you what differs. `torch.linalg` (svd, svdvals, norm) is allowed; a convolution (`F.conv2d`,
+#   ...), `F.unfold`, `Tensor.unfold` or `convlib` scores 0 for that task.
 # - Return tensors on the input's device and dtype.
 # - Before submitting, run **Kernel > Restart & Run All**, or in a terminal
 #   `nbgrader validate ex13_separable.ipynb`.
 #
-# The chapter factors a separable kernel with the SVD and applies it as two 1D passes. Here you
-# make the decision robust to rounding (a tolerance, and a unique answer), apply the passes to a
-# whole batch of multi-channel images with padding, and generalise to kernels of any rank: a sum
-# of separable passes, the best low-rank approximation.
+# The chapter factors ONE 2D kernel with the SVD and applies it as two 1D passes. A layer of a
+# network has `C_out * C_in` kernels, and factoring each one separately saves nothing. Here you
+# compress a whole layer, as Jaderberg, Vedaldi and Zisserman did (2014): a vertical `kh x 1`
+# layer into `r` channels, then a horizontal `1 x kw` layer out of them, chosen by one SVD so
+# that no other rank-`r` pair is closer. Then you measure what each rank costs in error and choose
+# the rank a multiply-add budget allows.
 
 # %% parameters id=parameters
 device = "cpu"
@@ -26,128 +27,109 @@ device = "cpu"
 import torch
 
 import convlib.check as check
-import convlib.check_practice as practice
+import convlib.checks.ex13 as practice
 
 # The environment variable CONVLIB_DEVICE (e.g. "cuda"), if set, wins over the parameter above.
 device = check.device(device)
 
-# %% markdown id=md_factors
-# ## 1. Is it separable? Return unique factors (3 points)
+# %% markdown id=md_layer_factors
+# ## 1. A layer as a vertical and a horizontal layer (4 points)
 #
-# A kernel `K: (kh, kw)` is separable when it is an outer product `col[:, None] * row[None, :]`,
-# that is when its rank is 1. Kernels computed in floating point are rarely exactly rank 1, so
-# decide with a tolerance relative to the largest singular value: with singular values
-# `s1 >= s2 >= ...`, `K` is separable when `s2 <= tol * s1` (a 1x`kw` or `kh`x1 kernel always is).
-# Write `separable_factors(K, tol=1e-6)` returning `None` when `K` is not separable, else the pair
-# `(col, row)` of shapes `(kh,)` and `(kw,)` with `torch.outer(col, row) ≈ K`, made unique by two
-# conventions: the factors are *balanced* (each carries `sqrt(s1)`, so `col.norm() == row.norm()`)
-# and `col`'s entry of largest magnitude is positive.
+# Let `K: (C_out, C_in, kh, kw)`. The vertical layer `V: (r, C_in, kh, 1)` followed by the
+# horizontal layer `H: (C_out, r, 1, kw)` (no nonlinearity in between) compute the same as one
+# layer with the kernel
 #
-# Careful: `torch.linalg.matrix_rank(K)` uses a tolerance of about `1e-15 * s1`, so it calls a
-# kernel with rounding noise of `1e-12` rank 2. Use `tol`.
+# $$K_r[o, c, a, b] = \sum_{i=0}^{r-1} H[o, i, 0, b]\, V[i, c, a, 0].$$
+#
+# Write `layer_factors(K, rank)` returning `(V, H)` such that $K_r$ is as close to `K` as any
+# pair with `rank` channels in between can make it (in the Frobenius norm). Arrange `K`'s entries
+# as a matrix whose rank-`rank` approximations are exactly the kernels such pairs compose: which
+# indices go to the rows, which to the columns? The check composes your factors and compares the
+# kernel; it names missing or doubled singular values.
 
-# %% solution id=separable_factors
-def separable_factors(K: torch.Tensor, tol: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """K: (kh, kw) -> None, or (col: (kh,), row: (kw,)) with outer(col, row) = K, balanced."""
+# %% solution id=layer_factors
+def layer_factors(K: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """K: (C_out, C_in, kh, kw) -> V: (rank, C_in, kh, 1), H: (C_out, rank, 1, kw), best rank-`rank` pair."""
     ### BEGIN SOLUTION
-    U, S, Vh = torch.linalg.svd(K)
-    if len(S) > 1 and S[1] > tol * S[0]:
-        return None
-    col = U[:, 0] * S[0].sqrt()
-    row = Vh[0] * S[0].sqrt()
-    if col[col.abs().argmax()] < 0:
-        col, row = -col, -row
-    return col, row
+    C_out, C_in, kh, kw = K.shape
+    M = K.permute(1, 2, 0, 3).reshape(C_in * kh, C_out * kw)  # rows (c, a), columns (o, b)
+    U, S, Vh = torch.linalg.svd(M)
+    root = S[:rank].sqrt()
+    V = (U[:, :rank] * root).T.reshape(rank, C_in, kh, 1)
+    H = (root[:, None] * Vh[:rank]).reshape(rank, C_out, 1, kw).transpose(0, 1)
+    return V, H
     ### END SOLUTION
 
-# %% test id=test_separable_factors points=3
-sobel = torch.tensor([[1.0, 0, -1], [2, 0, -2], [1, 0, -1]], dtype=torch.float64, device=device)
-practice.check_separable_factors(separable_factors, sobel)  # [1, 2, 1] times [1, 0, -1]
-practice.check_separable_factors(separable_factors, check.randn(3, 3, seed=1, device=device))  # rank 3
+# %% test id=test_layer_factors points=4
+K = check.randn(4, 3, 3, 3, seed=1, device=device)
+practice.check_layer_factors(layer_factors, K, 2)
+practice.check_layer_factors(layer_factors, K, 9)  # full rank: exact
 ### BEGIN HIDDEN TESTS
-sys.modules.pop("convlib.check_practice", None)
-practice = importlib.import_module("convlib.check_practice")
-u, v = check.randn(5, seed=2, device=device), check.randn(4, seed=3, device=device)
-practice.check_separable_factors(separable_factors, -torch.outer(u, v))
-practice.check_separable_factors(separable_factors, torch.outer(u, v) + 1e-12 * check.randn(5, 4, seed=4, device=device))
-practice.check_separable_factors(separable_factors, torch.outer(u, v) + 1e-3 * check.randn(5, 4, seed=5, device=device))
-practice.check_separable_factors(separable_factors, check.randn(1, 5, seed=6, device=device))
-practice.check_separable_factors(separable_factors, check.randn(7, 2, seed=7, device=device))
-g = torch.exp(-torch.arange(-3.0, 4.0, dtype=torch.float64, device=device) ** 2 / 4)
-practice.check_separable_factors(separable_factors, torch.outer(g, g))  # a Gaussian blur
+for name in ("convlib.checks.core", "convlib.checks.ex13"):
+    sys.modules.pop(name, None)
+practice = importlib.import_module("convlib.checks.ex13")
+for seed, (shape, rank) in enumerate([((2, 5, 3, 3), 1), ((6, 2, 5, 3), 4), ((3, 3, 1, 5), 2), ((8, 4, 3, 3), 6)]):
+    practice.check_layer_factors(layer_factors, check.randn(*shape, seed=10 + seed, device=device), rank)
 ### END HIDDEN TESTS
 
-# %% markdown id=md_two_pass
-# ## 2. Two 1D passes over a batch, with padding (3 points)
+# %% markdown id=md_errors
+# ## 2. What each rank costs in accuracy (3 points)
 #
-# Write `separable_conv2d(X, col, row, padding)`: every channel of `X: (N, C, H, W)` cross-correlated
-# with the kernel `outer(col, row)`, zero padding `padding = (ph, pw)`, output
-# `(N, C, H + 2*ph - kh + 1, W + 2*pw - kw + 1)`, computed as two 1D passes: first along `H` with
-# `col` (`kh` taps), then along `W` with `row` (`kw` taps). Each pass is a loop over its taps that
-# adds a scaled slice, so the work grows like `kh + kw`, not `kh * kw`: the check counts it.
+# Write `relative_errors(K)`: a float tensor whose entry `r - 1` is the relative error
+# $\lVert K - K_r \rVert_F / \lVert K \rVert_F$ of the best rank-`r` pair of task 1, for every
+# `r = 1 .. R` with `R` the largest rank a pair can usefully have (so the last entry is 0). You
+# may compose and subtract, or derive the errors from the singular values alone (Eckart-Young):
+# check one against the other in the scratch cell below. A trained layer's errors fall much
+# faster than a random one's; try a weight built as a sum of a few outer products.
 
-# %% solution id=separable_conv2d
-def separable_conv2d(X: torch.Tensor, col: torch.Tensor, row: torch.Tensor, padding: tuple[int, int] = (0, 0)) -> torch.Tensor:
-    """X: (N, C, H, W), col: (kh,), row: (kw,) -> (N, C, H + 2*ph - kh + 1, W + 2*pw - kw + 1)."""
+# %% solution id=relative_errors
+def relative_errors(K: torch.Tensor) -> torch.Tensor:
+    """K: (C_out, C_in, kh, kw) -> (R,), the relative Frobenius error of the best pair of each rank."""
     ### BEGIN SOLUTION
-    N, C, H, W = X.shape
-    ph, pw = padding
-    kh, kw = col.shape[0], row.shape[0]
-    Xp = X.new_zeros((N, C, H + 2 * ph, W + 2 * pw))
-    Xp[:, :, ph : ph + H, pw : pw + W] = X
-    Ho, Wo = Xp.shape[2] - kh + 1, Xp.shape[3] - kw + 1
-    V = X.new_zeros((N, C, Ho, Xp.shape[3]))
-    for a in range(kh):
-        V += col[a] * Xp[:, :, a : a + Ho, :]
-    Y = X.new_zeros((N, C, Ho, Wo))
-    for b in range(kw):
-        Y += row[b] * V[:, :, :, b : b + Wo]
-    return Y
+    C_out, C_in, kh, kw = K.shape
+    S = torch.linalg.svdvals(K.permute(1, 2, 0, 3).reshape(C_in * kh, C_out * kw))
+    energy = S**2
+    dropped = energy.sum() - energy.cumsum(0)  # entry r - 1: the energy beyond rank r
+    return (dropped.clamp(min=0) / energy.sum()).sqrt()
     ### END SOLUTION
 
-# %% test id=test_separable_conv2d points=3
-X = check.randn(2, 3, 8, 9, seed=8, device=device)
-col, row = check.randn(3, seed=9, device=device), check.randn(5, seed=10, device=device)
-practice.check_separable_conv2d(separable_conv2d, X, col, row)
-practice.check_separable_conv2d(separable_conv2d, X, col, row, (1, 2))
+# %% scratch id=scratch_errors
+# Try it: compose layer_factors(K, r) and compare with relative_errors(K)[r - 1]
+
+# %% test id=test_relative_errors points=3
+practice.check_relative_errors(relative_errors, check.randn(4, 3, 3, 3, seed=2, device=device))
 ### BEGIN HIDDEN TESTS
-sys.modules.pop("convlib.check_practice", None)
-practice = importlib.import_module("convlib.check_practice")
-for seed, (xs, kh, kw, pad) in enumerate([((1, 1, 6, 6), 1, 4, (0, 3)), ((3, 2, 7, 5), 5, 2, (2, 0)), ((1, 4, 10, 10), 7, 7, (3, 3))]):
-    X = check.randn(*xs, seed=90 + seed, device=device)
-    practice.check_separable_conv2d(separable_conv2d, X, check.randn(kh, seed=95 + seed, device=device), check.randn(kw, seed=99 + seed, device=device), pad)
+for name in ("convlib.checks.core", "convlib.checks.ex13"):
+    sys.modules.pop(name, None)
+practice = importlib.import_module("convlib.checks.ex13")
+for seed, shape in enumerate([(2, 5, 3, 3), (6, 2, 5, 3), (3, 3, 1, 5)]):
+    practice.check_relative_errors(relative_errors, check.randn(*shape, seed=20 + seed, device=device))
 ### END HIDDEN TESTS
 
-# %% markdown id=md_low_rank
-# ## 3. Any kernel as a sum of separable passes (3 points)
+# %% markdown id=md_budget
+# ## 3. The rank a budget allows (3 points)
 #
-# The SVD writes any kernel as `K = sum_r s_r * outer(U[:, r], Vh[r])`, and keeping the first
-# `rank` terms gives the best approximation of that rank (Eckart–Young). Write
-# `low_rank_conv2d(X, K, rank, padding)`: `X` filtered as in task 2 with the rank-`rank`
-# approximation of `K: (kh, kw)`, computed as `rank` pairs of 1D passes (call your
-# `separable_conv2d`). With `rank = min(kh, kw)` it is the exact convolution.
+# Per output position, the dense layer costs `C_out * C_in * kh * kw` multiply-adds (stride 1,
+# 'same' padding for both factored layers, so both run at the output's resolution). Write
+# `rank_for_budget(K, budget)`: the largest rank whose vertical and horizontal layers together
+# cost at most `budget` times the dense layer's multiply-adds per output position, and no more than
+# the rank beyond which nothing changes. Count the two layers' cost yourself.
 
-# %% solution id=low_rank_conv2d
-def low_rank_conv2d(X: torch.Tensor, K: torch.Tensor, rank: int, padding: tuple[int, int] = (0, 0)) -> torch.Tensor:
-    """X: (N, C, H, W), K: (kh, kw) -> X filtered with K's best rank-`rank` approximation."""
+# %% solution id=rank_for_budget
+def rank_for_budget(K: torch.Tensor, budget: float) -> int:
+    """K: (C_out, C_in, kh, kw), budget: a fraction of the dense layer's MACs -> the largest affordable rank."""
     ### BEGIN SOLUTION
-    U, S, Vh = torch.linalg.svd(K)
-    Y = None
-    for r in range(rank):
-        term = separable_conv2d(X, U[:, r] * S[r], Vh[r], padding)
-        Y = term if Y is None else Y + term
-    return Y
+    C_out, C_in, kh, kw = K.shape
+    per_rank = C_in * kh + C_out * kw
+    return min(C_in * kh, C_out * kw, int(budget * C_out * C_in * kh * kw // per_rank))
     ### END SOLUTION
 
-# %% test id=test_low_rank_conv2d points=3
-X = check.randn(1, 2, 9, 9, seed=11, device=device)
-K = check.randn(5, 5, seed=12, device=device)
-practice.check_low_rank_conv2d(low_rank_conv2d, X, K, 2)
-practice.check_low_rank_conv2d(low_rank_conv2d, X, K, 5, (2, 2))  # full rank: exact
+# %% test id=test_rank_for_budget points=3
+practice.check_rank_for_budget(rank_for_budget, check.randn(64, 64, 3, 3, seed=3, device=device), 0.5)
 ### BEGIN HIDDEN TESTS
-sys.modules.pop("convlib.check_practice", None)
-practice = importlib.import_module("convlib.check_practice")
-for seed, (xs, ks, r, pad) in enumerate([((2, 1, 8, 7), (3, 4), 1, (1, 0)), ((1, 3, 10, 10), (7, 7), 3, (3, 3)), ((1, 1, 6, 6), (4, 2), 2, (0, 1))]):
-    X = check.randn(*xs, seed=120 + seed, device=device)
-    practice.check_low_rank_conv2d(low_rank_conv2d, X, check.randn(*ks, seed=130 + seed, device=device), r, pad)
+for name in ("convlib.checks.core", "convlib.checks.ex13"):
+    sys.modules.pop(name, None)
+practice = importlib.import_module("convlib.checks.ex13")
+for seed, (shape, budget) in enumerate([((128, 32, 5, 5), 0.25), ((16, 64, 3, 3), 0.125), ((4, 3, 3, 3), 2.0), ((32, 32, 7, 1), 0.5)]):
+    practice.check_rank_for_budget(rank_for_budget, check.randn(*shape, seed=30 + seed, device=device), budget)
 ### END HIDDEN TESTS

@@ -27,7 +27,7 @@ device = "cpu"
 import torch
 
 import convlib.check as check
-import convlib.check_practice as practice
+import convlib.checks.ex14 as practice
 
 # The environment variable CONVLIB_DEVICE (e.g. "cuda"), if set, wins over the parameter above.
 device = check.device(device)
@@ -74,8 +74,9 @@ grid = 1.2 * (2 * torch.rand(2, 4, 3, 2, generator=torch.Generator().manual_seed
 practice.check_grid_sample(grid_sample, X, grid, align_corners=True)
 practice.check_grid_sample(grid_sample, X, grid, align_corners=False)
 ### BEGIN HIDDEN TESTS
-sys.modules.pop("convlib.check_practice", None)
-practice = importlib.import_module("convlib.check_practice")
+for name in ("convlib.checks.core", "convlib.checks.ex14"):
+    sys.modules.pop(name, None)
+practice = importlib.import_module("convlib.checks.ex14")
 for seed, (N, C, H, W, Ho, Wo) in enumerate([(1, 1, 4, 4, 5, 5), (2, 2, 7, 3, 2, 6), (1, 3, 2, 9, 3, 3)]):
     X = check.randn(N, C, H, W, seed=10 + seed, device=device)
     grid = 1.3 * (2 * torch.rand(N, Ho, Wo, 2, generator=torch.Generator().manual_seed(seed + 7), dtype=torch.float64) - 1).to(device)
@@ -96,7 +97,8 @@ for seed, (N, C, H, W, Ho, Wo) in enumerate([(1, 1, 4, 4, 5, 5), (2, 2, 7, 3, 2,
 # each sampled value with respect to the point's position. Differentiate this formula by
 # hand (the neighbours and `floor` are constant between pixels): write `bilinear_grad(X, py, px)`
 # returning the pair `(dv/dpy, dv/dpx)`, each `(C, P)`, for points that are not exactly on a
-# pixel row or column. Autograd is not allowed here.
+# pixel row or column. Autograd is not allowed here: the check calls your function with gradient
+# recording off (`torch.no_grad()`), so no route to it works, and reaching it scores 0.
 
 # %% solution id=bilinear_grad
 def bilinear_grad(X: torch.Tensor, py: torch.Tensor, px: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -122,8 +124,9 @@ py = torch.tensor([0.3, 1.5, 3.25, -0.5, 4.5], dtype=torch.float64, device=devic
 px = torch.tensor([0.2, 2.5, 0.75, 1.4, 5.5], dtype=torch.float64, device=device)
 practice.check_bilinear_grad(bilinear_grad, X, py, px)
 ### BEGIN HIDDEN TESTS
-sys.modules.pop("convlib.check_practice", None)
-practice = importlib.import_module("convlib.check_practice")
+for name in ("convlib.checks.core", "convlib.checks.ex14"):
+    sys.modules.pop(name, None)
+practice = importlib.import_module("convlib.checks.ex14")
 for seed, (C, H, W, P) in enumerate([(1, 4, 4, 10), (3, 6, 5, 12)]):
     X = check.randn(C, H, W, seed=20 + seed, device=device)
     py = torch.rand(P, generator=torch.Generator().manual_seed(seed + 5), dtype=torch.float64).to(device) * (H + 1) - 1.0 + 0.013
@@ -195,8 +198,9 @@ offset = 0.8 * check.randn(1, 36, 4, 4, seed=5, device=device)  # G = 2 offset g
 mask = torch.sigmoid(check.randn(1, 18, 4, 4, seed=6, device=device))
 practice.check_deform_conv2d(deform_conv2d, X, offset, K, check.randn(3, seed=7, device=device), mask)
 ### BEGIN HIDDEN TESTS
-sys.modules.pop("convlib.check_practice", None)
-practice = importlib.import_module("convlib.check_practice")
+for name in ("convlib.checks.core", "convlib.checks.ex14"):
+    sys.modules.pop(name, None)
+practice = importlib.import_module("convlib.checks.ex14")
 F = check.torch_reference()
 for seed, (xs, ks, s, p, d, G) in enumerate([((2, 3, 7, 6), (2, 3, 3, 2), 2, 1, 1, 3), ((1, 2, 8, 8), (2, 2, 2, 3), 1, 2, 2, 1), ((1, 4, 5, 7), (1, 4, 1, 1), 1, 0, 1, 2)]):
     X = check.randn(*xs, seed=30 + seed, device=device)
