@@ -22,6 +22,7 @@ from teaching_helpers import F64, TOL, _rand, _same_grads
 
 import convlib
 from convlib.matrices import conv_matrix as library_conv_matrix
+from convlib.matrices import zero_insert as library_zero_insert
 from convlib.teaching.ch03_padding_and_stride import corr2d_strided
 from convlib.teaching.ch05_one_by_one import conv1x1, conv1x1_per_pixel
 from convlib.teaching.ch06_groups import (
@@ -40,6 +41,7 @@ from convlib.teaching.ch08_transposed import (
     conv_matrix,
     conv_transpose2d,
     conv_transpose2d_scatter,
+    zero_insert,
 )
 
 # Chapter 5 ---------------------------------------------------------------------------------------
@@ -244,6 +246,20 @@ def test_scatter_hand_case() -> None:
     torch.testing.assert_close(Y, torch.tensor([[1.0, 10.0, 2.0, 20.0]]), rtol=0, atol=0)
     Y1 = conv_transpose2d_scatter(X, K)  # stride 1: the copies overlap and add
     torch.testing.assert_close(Y1, torch.tensor([[1.0, 12.0, 20.0]]), rtol=0, atol=0)
+
+
+def test_zero_insert_hand_case_and_torch(device: str) -> None:
+    Z = torch.tensor([[1.0, 2.0], [3.0, 4.0]], device=device)
+    expected = [[1.0, 0.0, 0.0, 2.0], [0.0, 0.0, 0.0, 0.0], [3.0, 0.0, 0.0, 4.0]]
+    torch.testing.assert_close(zero_insert(Z, (2, 3)).cpu(), torch.tensor(expected), **TOL)
+    # Independent: a stride-s transposed convolution with a 1x1 kernel of one puts each value at
+    # (i sh, j sw) and nothing else; and the library's N-d version.
+    Z = torch.randn(5, 4, dtype=F64, device=device)
+    one = torch.ones(1, 1, 1, 1, dtype=F64, device=device)
+    for stride in [(1, 1), (2, 2), (3, 1), (2, 4)]:
+        expected_t = F.conv_transpose2d(Z[None, None], one, stride=stride)[0, 0]
+        torch.testing.assert_close(zero_insert(Z, stride), expected_t, **TOL)
+        torch.testing.assert_close(zero_insert(Z, stride), library_zero_insert(Z, stride), **TOL)
 
 
 def test_conv_matrix_shape_and_transpose() -> None:

@@ -29,8 +29,8 @@ def test_conv_matrix_figure_names_every_tap() -> None:
 def test_zero_insertion_figure_places_inputs() -> None:
     fig = E.zero_insertion_figure(input_size=2, kernel_size=3, stride=2)
     middle = fig.axes[1]
-    placed = [t.get_text() for t in middle.texts if t.get_text().startswith("$y")]
-    assert placed == ["$y_{0}$", "$y_{1}$", "$y_{2}$", "$y_{3}$"]
+    placed = [t.get_text() for t in middle.texts if t.get_text().startswith("$z")]
+    assert placed == ["$z_{0}$", "$z_{1}$", "$z_{2}$", "$z_{3}$"]
     # (2 - 1) * 2 + 1 + 2 * 2 = 7 cells a side, so the stride-1 conv of a 3x3 kernel gives 5x5.
     assert len(middle.texts) == 49
     assert "5x5" in fig.texts[0].get_text()

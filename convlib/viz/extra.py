@@ -121,7 +121,7 @@ def zero_insertion_figure(
 ) -> Figure:
     """A transposed convolution redrawn as a direct one.
 
-    Left: the input Y of the transposed convolution (y_0, y_1, ... in row-major order). Middle: Y
+    Left: the input Z of the transposed convolution (z_0, z_1, ... in row-major order). Middle: Z
     with ``stride - 1`` zeros between entries and ``kernel_size - 1 - padding`` zeros around
     (``output_padding`` extra at the bottom/right), the first kernel window outlined. Right: the
     kernel flipped in both directions, which slides over the middle grid with stride 1.
@@ -138,13 +138,13 @@ def zero_insertion_figure(
         raise ValueError(f"padding {(ph, pw)} must be at most kernel_size - 1 = {(kh - 1, kw - 1)}")
     big_h = (n_h - 1) * sh + 1 + 2 * qh + oph
     big_w = (n_w - 1) * sw + 1 + 2 * qw + opw
-    y_texts = np.array([[f"$y_{{{r * n_w + c}}}$" for c in range(n_w)] for r in range(n_h)])
+    z_texts = np.array([[f"$z_{{{r * n_w + c}}}$" for c in range(n_w)] for r in range(n_h)])
     big_texts = np.full((big_h, big_w), "0", dtype=object)
     big_face = np.full((big_h, big_w), PAD_FACE, dtype=object)
     dashed = np.ones((big_h, big_w), dtype=bool)
     for r in range(n_h):
         for c in range(n_w):
-            big_texts[qh + r * sh, qw + c * sw] = y_texts[r, c]
+            big_texts[qh + r * sh, qw + c * sw] = z_texts[r, c]
             big_face[qh + r * sh, qw + c * sw] = BLUE
             dashed[qh + r * sh, qw + c * sw] = False
     k_texts = np.array([[_tap_label(kh - 1 - a, kw - 1 - b) for b in range(kw)] for a in range(kh)])
@@ -157,12 +157,12 @@ def zero_insertion_figure(
     fig = _new_figure(total_w * cell + 0.4, max(heights) * cell + 0.9)
     x = 0.0
     titles = [
-        f"Y ({n_h}x{n_w})",
+        f"Z ({n_h}x{n_w})",
         f"zeros inserted ({sh - 1}, {sw - 1}) and padded ({qh}, {qw})",
         "K flipped",
     ]
     faces: list[Any] = [BLUE, big_face, BLUE_DARK]
-    all_texts = [y_texts, big_texts, k_texts]
+    all_texts = [z_texts, big_texts, k_texts]
     for idx in range(3):
         w, h = widths[idx], heights[idx]
         ax = fig.add_axes(
