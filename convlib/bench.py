@@ -3,10 +3,22 @@
 For each shape of a fixed suite (ResNet-50 3x3 and 1x1 layers, a MobileNet depthwise layer, the
 7x7 stride-2 stem, a 3D video layer, a 4x4 stride-2 transposed decoder layer, a large-kernel
 depthwise layer, and a tiny layer for the loop reference) it times torch and each convlib path
-that accepts the shape, interleaved in the same process, with the same inputs and thread count,
-and reports medians. Writes, into ``--out`` (default ``book/data``):
+that accepts the shape, interleaved in the same process, with the same inputs and thread count.
+Each timing is the **minimum** of N calls (contention on a shared machine only ever adds time),
+and its noise is estimated from the same calls: the minima of the even and of the odd rounds
+are two independent best-of-N/2 measurements, and their relative difference is the row's
+``noise_pct``. On the CPU everything runs on one thread by default and is timed by that
+thread's CPU time (``time.thread_time``): on a shared machine, time spent waiting for a core
+while other jobs run is then not counted at all. With ``--threads N`` (N > 1) calls are timed
+by the wall clock instead, and small layers (under ``SMALL_MACS`` multiply-adds) still run on
+one thread, whose time would otherwise mostly measure waiting for the second core. Small layers
+get ten times the calls. On a GPU, CUDA events time each call. Writes, into ``--out`` (default
+``book/data``):
 
-- ``bench_<device>.csv``: one row per (shape, path): time, GFLOP/s, ratio to torch, column bytes;
+- ``bench_<device>.csv``: one row per (shape, path): best and median time, noise, GFLOP/s, ratio
+  to torch, column bytes; the path ``gemm_only`` is not a convolution but the bare matrix product
+  of ``im2col``'s path on its precomputed columns (dense layers only), to show how much of that
+  path's time the GEMM itself takes;
 - ``bench_<device>.json``: the machine, thread count, measured matmul peak and copy bandwidth,
   and the summary figures (median ratio to torch, large-kernel speed-up, loop speed-up);
 - ``bench_<device>_crossover.csv``: depthwise direct vs FFT vs torch as the kernel grows;
@@ -53,19 +65,38 @@ CSV_COLUMNS = [
     "groups",
     "path",
     "chosen",
+    "best_ms",
     "median_ms",
+    "noise_pct",
     "gflops",
-    "torch_median_ms",
+    "torch_best_ms",
     "torch_gflops",
     "ratio_to_torch",
     "col_bytes",
     "max_rel_err",
     "repeats",
     "threads",
+    "clock",
     "device",
     "dtype",
 ]
-CROSSOVER_COLUMNS = ["kernel_size", "path", "median_ms", "input_shape", "threads", "device"]
+CROSSOVER_COLUMNS = [
+    "kernel_size",
+    "path",
+    "best_ms",
+    "median_ms",
+    "noise_pct",
+    "input_shape",
+    "threads",
+    "clock",
+    "device",
+]
+# Layers with fewer multiply-adds than this are timed on one thread (see the module docstring).
+SMALL_MACS = 10**7
+# Each path is called until it has `repeats` timings or has spent this many seconds (and at
+# least MIN_REPEATS timings, so that the even/odd noise estimate has two calls a side).
+BUDGET_S = 3.0
+MIN_REPEATS = 4
 
 
 @dataclass(frozen=True)
@@ -190,8 +221,16 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def cpu_clock() -> str:
+    """How CPU calls are timed: "thread_cpu" (the calling thread's CPU time) when torch runs on
+    one thread, which is every op then, so that time spent waiting for a core while other jobs
+    run is not counted; "wall" (perf_counter) with more threads, whose work the calling
+    thread's clock would not see."""
+    return "thread_cpu" if torch.get_num_threads() == 1 else "wall"
+
+
 def time_call(fn: Callable[[], object], device: torch.device) -> float:
-    """Seconds one call of ``fn`` takes (CUDA events on a GPU, perf_counter on the CPU)."""
+    """Seconds one call of ``fn`` takes: CUDA events on a GPU; on the CPU, see ``cpu_clock``."""
     if device.type == "cuda":
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         _synchronize(device)
@@ -200,17 +239,24 @@ def time_call(fn: Callable[[], object], device: torch.device) -> float:
         end.record()
         end.synchronize()
         return start.elapsed_time(end) / 1e3
-    t0 = time.perf_counter()
+    clock = time.thread_time if cpu_clock() == "thread_cpu" else time.perf_counter
+    t0 = clock()
     fn()
-    return time.perf_counter() - t0
+    return clock() - t0
 
 
 def measure(
-    fns: dict[str, Callable[[], object]], device: torch.device, warmup: int, repeats: int
-) -> dict[str, float]:
-    """Median seconds per function, timed interleaved: round r runs every function once.
+    fns: dict[str, Callable[[], object]],
+    device: torch.device,
+    warmup: int,
+    repeats: int,
+    budget_s: float = BUDGET_S,
+) -> dict[str, list[float]]:
+    """Seconds of each call per function, timed interleaved: round r runs every function once.
 
-    The order rotates each round so that no function always runs right after the same one.
+    The order rotates each round so that no function always runs right after the same one. A
+    function drops out after ``repeats`` calls, or earlier once it has ``MIN_REPEATS`` calls and
+    has spent ``budget_s`` seconds (so that the slow loop reference does not dominate the run).
     """
     names = list(fns)
     with torch.no_grad():
@@ -219,11 +265,30 @@ def measure(
                 fns[name]()
         _synchronize(device)
         times: dict[str, list[float]] = {n: [] for n in names}
-        for r in range(repeats):
+        for r in range(max(repeats, MIN_REPEATS)):
             for i in range(len(names)):
                 name = names[(i + r) % len(names)]
+                done = len(times[name])
+                if done >= max(repeats, MIN_REPEATS) or (
+                    done >= MIN_REPEATS and sum(times[name]) > budget_s
+                ):
+                    continue
                 times[name].append(time_call(fns[name], device))
-    return {n: statistics.median(ts) for n, ts in times.items()}
+    return times
+
+
+def best_median_noise(times: Sequence[float]) -> tuple[float, float, float]:
+    """(best, median, noise_pct) of one function's timings, in seconds and percent.
+
+    noise_pct compares the best of the even rounds with the best of the odd rounds: two
+    independent best-of-N/2 measurements of the same call, so their relative difference says
+    how far a best-of-N timing may move from one run to the next (0 with fewer than 2 calls).
+    """
+    best, median = min(times), statistics.median(times)
+    if len(times) < 2:
+        return best, median, 0.0
+    a, b = min(times[0::2]), min(times[1::2])
+    return best, median, 100 * (max(a, b) / min(a, b) - 1)
 
 
 def _reference_fn(case: Case) -> Callable[..., torch.Tensor] | None:
@@ -251,6 +316,34 @@ def _windows_fn(case: Case) -> Callable[..., torch.Tensor] | None:
     except (TypeError, ValueError):  # pragma: no cover
         pass
     return fn
+
+
+def gemm_only(
+    case: Case, X: torch.Tensor, K: torch.Tensor
+) -> tuple[Callable[[], torch.Tensor], Callable[[torch.Tensor], torch.Tensor]] | None:
+    """The bare GEMM of ``conv_im2col`` on ``case`` (dense convolutions only), columns precomputed.
+
+    Returns ``(gemm, to_output)``: ``gemm()`` is the matrix product alone, in the orientation
+    ``conv_im2col`` uses; ``to_output`` turns its result into Y (untimed), for the error check.
+    """
+    if case.op != "conv" or case.groups != 1 or case.family != "suite":
+        return None
+    from .algorithms._common import zero_pad
+    from .algorithms.im2col import transposed_gemm_is_faster
+
+    k = case.w[2:]
+    out = conv_output_size(case.x[2:], k, case.stride, case.padding, case.dilation)
+    Xp = zero_pad(X, (case.padding,) * case.d)
+    cols = alg.im2col(Xp, k, case.stride, case.dilation).clone()  # (N, C_in*k, L)
+    Kmat = K.reshape(K.shape[0], -1)  # (C_out, C_in*k)
+    N, C_out = X.shape[0], K.shape[0]
+    if transposed_gemm_is_faster(C_out, cols.shape[2]):
+        colsT, KT = cols.transpose(1, 2), Kmat.t()
+        return (
+            lambda: torch.matmul(colsT, KT),
+            lambda Y: Y.transpose(1, 2).reshape(N, C_out, *out),
+        )
+    return lambda: torch.matmul(Kmat, cols), lambda Y: Y.reshape(N, C_out, *out)
 
 
 def case_paths(case: Case) -> dict[str, Callable[..., torch.Tensor]]:
@@ -303,7 +396,32 @@ def run_case(
     threads: int,
     seed: int = 0,
 ) -> list[Row]:
-    """Time torch and every convlib path on ``case``; one row per path (torch included)."""
+    """Time torch and every convlib path on ``case``; one row per path (torch included).
+
+    A small case (under ``SMALL_MACS`` multiply-adds, on the CPU) runs on one thread and gets
+    ten times the repeats: its calls are short, and their minimum needs many tries to be clean.
+    The clock follows the thread count (``cpu_clock``).
+    """
+    small = device.type == "cpu" and case.macs() < SMALL_MACS
+    old_threads = torch.get_num_threads()
+    if small:
+        torch.set_num_threads(1)
+        threads, repeats = 1, 10 * repeats
+    try:
+        return _run_case(case, device, dtype, warmup, repeats, threads, seed)
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+def _run_case(
+    case: Case,
+    device: torch.device,
+    dtype: torch.dtype,
+    warmup: int,
+    repeats: int,
+    threads: int,
+    seed: int,
+) -> list[Row]:
     gen = torch.Generator().manual_seed(seed)
     X = torch.randn(case.x, generator=gen, dtype=dtype).to(device)
     K = (torch.randn(case.w, generator=gen, dtype=dtype) / math.sqrt(math.prod(case.w[1:]))).to(
@@ -319,18 +437,22 @@ def run_case(
     fns: dict[str, Callable[[], object]] = {"torch": lambda: torch_fn(X, K, *targs)}
     for name, fn in paths.items():
         fns[name] = functools.partial(fn, X, K, *targs)
+    outputs: dict[str, Callable[[], torch.Tensor]] = dict(fns)  # type: ignore[arg-type]
+    bare = gemm_only(case, X, K)
+    if bare is not None:
+        fns["gemm_only"] = bare[0]
+        outputs["gemm_only"] = lambda: bare[1](bare[0]())
     with torch.no_grad():
         Y_ref = torch_fn(X, K, *targs)
         scale = Y_ref.abs().max().item() or 1.0
-        errors = {n: (fns[n]() - Y_ref).abs().max().item() / scale for n in fns}  # type: ignore[operator]
-    # Slow shapes (the loop reference, torch's direct large-kernel path) get fewer repeats.
-    slow = "loop" in fns or time_call(fns["torch"], device) > 0.3
-    times = measure(fns, device, warmup=1 if slow else warmup, repeats=3 if slow else repeats)
+        errors = {n: (outputs[n]() - Y_ref).abs().max().item() / scale for n in fns}
+    times = measure(fns, device, warmup=warmup, repeats=repeats)
     chosen = chosen_path(case, dtype, device)
     flops = 2 * case.macs()
-    t_torch = times["torch"]
+    t_torch = min(times["torch"])
     rows = []
-    for name, t in times.items():
+    for name, ts in times.items():
+        best, median, noise = best_median_noise(ts)
         col_bytes = 0
         if name == "im2col":
             col_bytes = alg.im2col_bytes(
@@ -349,15 +471,18 @@ def run_case(
                 "groups": case.groups,
                 "path": name,
                 "chosen": int(name == chosen),
-                "median_ms": round(t * 1e3, 4),
-                "gflops": round(flops / t / 1e9, 3),
-                "torch_median_ms": round(t_torch * 1e3, 4),
+                "best_ms": round(best * 1e3, 5),
+                "median_ms": round(median * 1e3, 5),
+                "noise_pct": round(noise, 1),
+                "gflops": round(flops / best / 1e9, 3),
+                "torch_best_ms": round(t_torch * 1e3, 5),
                 "torch_gflops": round(flops / t_torch / 1e9, 3),
-                "ratio_to_torch": round(t / t_torch, 4),
+                "ratio_to_torch": round(best / t_torch, 4),
                 "col_bytes": col_bytes,
                 "max_rel_err": f"{errors[name]:.2e}",
-                "repeats": 3 if slow else repeats,
+                "repeats": len(ts),
                 "threads": threads,
+                "clock": cpu_clock() if device.type == "cpu" else "cuda_events",
                 "device": device.type,
                 "dtype": str(dtype).replace("torch.", ""),
             }
@@ -389,14 +514,18 @@ def crossover(
             "fft": functools.partial(alg.conv_fft, X, K, None, 1, p, 1, C),
         }
         times = measure(fns, device, warmup, repeats)
-        for name, t in times.items():
+        for name, ts in times.items():
+            best, median, noise = best_median_noise(ts)
             rows.append(
                 {
                     "kernel_size": k,
                     "path": name,
-                    "median_ms": round(t * 1e3, 4),
+                    "best_ms": round(best * 1e3, 5),
+                    "median_ms": round(median * 1e3, 5),
+                    "noise_pct": round(noise, 1),
                     "input_shape": "x".join(map(str, x_shape)),
                     "threads": threads,
+                    "clock": cpu_clock() if device.type == "cpu" else "cuda_events",
                     "device": device.type,
                 }
             )
@@ -409,7 +538,7 @@ def matmul_peak_gflops(device: torch.device, dtype: torch.dtype, n: int, repeats
     """Measured GFLOP/s of an n x n matrix product: the compute ceiling of the roofline."""
     A = torch.randn(n, n, dtype=dtype, device=device)
     B = torch.randn(n, n, dtype=dtype, device=device)
-    t = measure({"mm": lambda: A @ B}, device, warmup=2, repeats=repeats)["mm"]
+    t = min(measure({"mm": lambda: A @ B}, device, warmup=2, repeats=repeats)["mm"])
     return 2 * n**3 / t / 1e9
 
 
@@ -417,7 +546,7 @@ def copy_bandwidth_gbs(device: torch.device, dtype: torch.dtype, numel: int) -> 
     """Measured GB/s of a large tensor copy (read + write): the memory ceiling of the roofline."""
     A = torch.randn(numel, dtype=dtype, device=device)
     B = torch.empty_like(A)
-    t = measure({"copy": lambda: B.copy_(A)}, device, warmup=2, repeats=5)["copy"]
+    t = min(measure({"copy": lambda: B.copy_(A)}, device, warmup=2, repeats=5)["copy"])
     return 2 * numel * A.element_size() / t / 1e9
 
 
@@ -436,24 +565,37 @@ def machine_name(device: torch.device) -> str:
     return f"{model}, {os.cpu_count()} logical cores"
 
 
+def row_ms(row: Row, torch_side: bool = False) -> float:
+    """Milliseconds of a row: its best-of-N time (``best_ms``), or ``median_ms`` in a file
+    written before the benchmark kept minima (the committed GPU run). ``torch_side``: torch's."""
+    if torch_side:
+        return float(row["torch_best_ms"] if "torch_best_ms" in row else row["torch_median_ms"])
+    return float(row["best_ms"] if "best_ms" in row else row["median_ms"])
+
+
 def summarize(rows: Sequence[Row]) -> dict[str, Any]:
     """Headline figures: per-case and median ratio of auto's path to torch, large-kernel speed-up,
-    loop-vs-fast speed-up. Ratios are time(convlib) / time(torch): below 1 means faster."""
+    loop-vs-fast and loop-vs-torch speed-ups, and the noise of the timings (median and largest
+    ``noise_pct`` over the rows). Ratios are time(convlib) / time(torch): below 1 means faster."""
     chosen = [r for r in rows if int(r["chosen"])]
     suite = {r["case"]: float(r["ratio_to_torch"]) for r in chosen if r["family"] == "suite"}
     large = {
-        r["case"]: float(r["torch_median_ms"]) / float(r["median_ms"])
+        r["case"]: row_ms(r, torch_side=True) / row_ms(r)
         for r in chosen
         if r["family"] == "large_kernel"
     }
     loop_rows = [r for r in rows if r["family"] == "loop"]
-    loop = {r["path"]: float(r["median_ms"]) for r in loop_rows}
+    loop = {r["path"]: row_ms(r) for r in loop_rows}
     fast = [v for k, v in loop.items() if k not in ("loop", "torch")]
+    noise = [float(r["noise_pct"]) for r in rows if "noise_pct" in r]
     return {
         "suite_ratio_per_case": suite,
         "suite_median_ratio": statistics.median(suite.values()) if suite else None,
         "large_kernel_speedup_over_torch": large,
         "loop_speedup": loop["loop"] / min(fast) if "loop" in loop and fast else None,
+        "loop_vs_torch": loop["loop"] / loop["torch"] if {"loop", "torch"} <= set(loop) else None,
+        "noise_pct_median": round(statistics.median(noise), 1) if noise else None,
+        "noise_pct_max": round(max(noise), 1) if noise else None,
     }
 
 
@@ -473,7 +615,7 @@ def load_csv(path: str | os.PathLike[str]) -> list[Row]:
 def format_table(rows: Sequence[Row]) -> str:
     """Plain-text table: one line per (case, path), GFLOP/s, ratio to torch, column memory."""
     lines = [
-        f"{'case':38} {'path':10} {'ms':>9} {'GFLOP/s':>8} {'torch GF/s':>10} {'ratio':>6} "
+        f"{'case':38} {'path':14} {'ms':>9} {'GFLOP/s':>8} {'torch GF/s':>10} {'ratio':>6} "
         f"{'cols MiB':>8} {'auto':>4}"
     ]
     for r in rows:
@@ -481,7 +623,7 @@ def format_table(rows: Sequence[Row]) -> str:
             continue
         cols = int(r["col_bytes"]) / 2**20
         lines.append(
-            f"{r['case'][:38]:38} {r['path']:10} {float(r['median_ms']):9.2f} "
+            f"{r['case'][:38]:38} {r['path']:14} {row_ms(r):9.3f} "
             f"{float(r['gflops']):8.1f} {float(r['torch_gflops']):10.1f} "
             f"{float(r['ratio_to_torch']):6.2f} {cols:8.1f} {'*' if int(r['chosen']) else '':>4}"
         )
@@ -508,10 +650,10 @@ def plot_bars(rows: Sequence[Row], ax: Any = None) -> Any:
             for r in rows:
                 if r["case"] == case and r["path"] == path:
                     xs.append(j + (i - (len(paths) - 1) / 2) * width)
-                    ys.append(float(r["median_ms"]))
+                    ys.append(row_ms(r))
         ax.bar(xs, ys, width, label=path, color=colours[i % len(colours)])
     ax.set_yscale("log")
-    ax.set_ylabel("median time (ms, log scale)")
+    ax.set_ylabel("time (ms, log scale)")
     ax.set_xticks(range(len(cases)))
     ax.set_xticklabels(cases, rotation=30, ha="right", fontsize=7)
     ax.legend(fontsize=7, ncol=4)
@@ -582,11 +724,11 @@ def plot_crossover(rows: Sequence[Row], ax: Any = None) -> Any:
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
     for path in dict.fromkeys(r["path"] for r in rows):
-        pts = [(int(r["kernel_size"]), float(r["median_ms"])) for r in rows if r["path"] == path]
+        pts = [(int(r["kernel_size"]), row_ms(r)) for r in rows if r["path"] == path]
         ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=path)
     ax.set_yscale("log")
     ax.set_xlabel("kernel size k (k x k depthwise, 'same' padding)")
-    ax.set_ylabel("median time (ms, log scale)")
+    ax.set_ylabel("time (ms, log scale)")
     ax.legend()
     ax.set_title("where the FFT wins")
     ax.figure.tight_layout()
@@ -599,7 +741,7 @@ def loop_vs_fast(
     padding: int = 1,
     repeats: int = 3,
 ) -> dict[str, float]:
-    """Median seconds of the loop reference, the windows path and auto on one small 2D shape."""
+    """Best seconds of the loop reference, the windows path and auto on one small 2D shape."""
     gen = torch.Generator().manual_seed(0)
     X = torch.randn(tuple(x_shape), generator=gen)
     K = torch.randn(tuple(w_shape), generator=gen)
@@ -613,7 +755,8 @@ def loop_vs_fast(
         fns["loop"] = lambda: ref(X, K, None, 1, padding)
     if windows is not None:
         fns["windows"] = lambda: windows(X, K, None, 1, padding)
-    return measure(fns, torch.device("cpu"), warmup=1, repeats=repeats)
+    times = measure(fns, torch.device("cpu"), warmup=1, repeats=repeats)
+    return {name: min(ts) for name, ts in times.items()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -622,6 +765,14 @@ def loop_vs_fast(
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run the benchmark; returns the summary written to the JSON file."""
+    threads = torch.get_num_threads()
+    try:
+        return _main(argv)
+    finally:
+        torch.set_num_threads(threads)  # the benchmark's one thread does not outlive it
+
+
+def _main(argv: Sequence[str] | None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(
         prog="python -m convlib.bench", description=__doc__.split("\n")[0]
     )
@@ -631,11 +782,17 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "--out", default=None, help="output folder (default book/data; quick: _build/bench)"
     )
     parser.add_argument(
-        "--repeats", type=int, default=None, help="timed calls per path (default 7)"
+        "--repeats",
+        type=int,
+        default=None,
+        help="timed calls per path, at most (default 10; small layers 10x that)",
     )
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls per path first")
     parser.add_argument(
-        "--threads", type=int, default=None, help="torch threads (default: current)"
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads (default: 1 on the CPU, timed by thread CPU time; else current)",
     )
     parser.add_argument("--cases", default=None, help="comma-separated substrings of case names")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
@@ -650,15 +807,17 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
         torch.backends.cudnn.benchmark = True
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    if device.type == "cpu" or args.threads:
+        # On the CPU one thread by default: the calling thread's CPU time is then the whole
+        # cost of a call, and does not count time lost to other jobs on a shared machine.
+        torch.set_num_threads(args.threads or 1)
     threads = torch.get_num_threads()
     dtype = torch.float32
     cases = QUICK if args.quick else SUITE
     if args.cases:
         wanted = [w.strip() for w in args.cases.split(",")]
         cases = [c for c in cases if any(w in c.name for w in wanted)]
-    repeats = args.repeats or (2 if args.quick else 7)
+    repeats = args.repeats or (2 if args.quick else 10)
     warmup = 1 if args.quick else args.warmup
     out = Path(args.out or ("_build/bench" if args.quick else "book/data"))
     out.mkdir(parents=True, exist_ok=True)
@@ -670,6 +829,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     # The roofline's ceilings, measured before and after the run (the larger is kept: on a
     # shared machine a busy moment only ever lowers them).
     peak_n, bw_numel = (256, 2**16) if args.quick else (2048, 2**25)
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     peak = matmul_peak_gflops(device, dtype, peak_n)
     bw = copy_bandwidth_gbs(device, dtype, bw_numel)
     rows: list[Row] = []
@@ -681,9 +841,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             rows.extend(run_case(case, device, dtype, warmup, repeats, threads))
             bar.update(1)
         bar.set_postfix_str("fft crossover")
-        cross = crossover(
-            device, dtype, cross_shape, kernel_sizes, warmup, max(3, repeats // 2), threads, bar
-        )
+        cross = crossover(device, dtype, cross_shape, kernel_sizes, warmup, repeats, threads, bar)
     peak = max(peak, matmul_peak_gflops(device, dtype, peak_n))
     bw = max(bw, copy_bandwidth_gbs(device, dtype, bw_numel))
     meta: dict[str, Any] = {
@@ -699,12 +857,21 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "copy_bandwidth_gbs": round(bw, 2),
         "repeats": repeats,
         "warmup": warmup,
+        # 1-minute load average (runnable processes) before and after: above the core count,
+        # other jobs competed for the cores during the run.
+        "load_average": [
+            load_before,
+            os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        ],
         "note": (
-            "medians of interleaved timings in one process, same inputs and thread count; "
+            "best of N interleaved timings in one process, same inputs; clock per row "
+            "(thread_cpu: CPU time of the one calling thread; wall: perf_counter); layers under "
+            f"{SMALL_MACS:.0e} multiply-adds on one thread with 10x the repeats, the others on "
+            f"{threads}; noise_pct per row: best of the even rounds vs best of the odd rounds"
             + (
-                "measured on a shared 2-core VM (other jobs running), so expect +-20% noise"
+                "; measured on a shared VM (other jobs running)"
                 if device.type == "cpu" and (os.cpu_count() or 0) <= 2
-                else "no TF32; cudnn.benchmark on"
+                else "; no TF32; cudnn.benchmark on"
                 if device.type == "cuda"
                 else ""
             )
