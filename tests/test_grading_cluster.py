@@ -36,18 +36,25 @@ sys.path.insert(0, str(REPO / "tests"))
 import faulty_class as fc  # noqa: E402
 
 from tools.grading import Settings, grade_class  # noqa: E402
-from tools.grading.cluster import slurm_cluster  # noqa: E402
+from tools.grading.cluster import make_certs, slurm_cluster  # noqa: E402
+from tools.grading.prepare import InfrastructureError  # noqa: E402
 
 DASK = REPO / ".venv" / "bin" / "dask"
 A = fc.A
 EXPECTED = {"ada": 10.0, "ben": 6.0, "cleo": 0.0, "dev": 0.0}  # as in test_instructor_journey
 
 
-def test_slurm_job_script_renders() -> None:
-    """The HPC recipe's job scripts (CPU and GPU nodes), rendered by dask-jobqueue itself."""
+def test_slurm_job_script_renders(tmp_path: Path) -> None:
+    """The HPC recipe's job scripts (CPU and GPU nodes), rendered by dask-jobqueue itself:
+    TLS with the course's certificates, closed by default."""
     quiet = {"dashboard_address": ":0"}  # any free port
+    certs = tmp_path / "certs"
+    make_certs(certs)
+    with pytest.raises(InfrastructureError, match="uses TLS"):
+        slurm_cluster(Path("/shared/course"), scheduler_options=quiet)
     cpu = slurm_cluster(
         Path("/shared/course"),
+        tls_dir=certs,
         scheduler_options=quiet,
         workers_per_job=4,
         memory_per_worker_gb=4,
@@ -57,6 +64,7 @@ def test_slurm_job_script_renders() -> None:
     )
     gpu = slurm_cluster(
         Path("/shared/course"),
+        tls_dir=certs,
         scheduler_options=quiet,
         gpus_per_job=1,
         queue="gpu",
@@ -74,12 +82,15 @@ def test_slurm_job_script_renders() -> None:
         "#SBATCH --mem=15G",
         "#SBATCH -t 02:00:00",
         "cd /shared/course",
-        "export PYTHONPATH=/shared/course",
     ):
         assert line in cpu_script.splitlines(), (line, cpu_script)
     worker = next(ln for ln in cpu_script.splitlines() if "dask_worker" in ln)
     assert worker.startswith("/shared/course/.venv/bin/python -m distributed.cli.dask_worker")
     assert "--nthreads 1" in worker and "--nworkers 4" in worker and "--nanny" in worker
+    assert "PYTHONPATH" not in cpu_script  # the venv imports tools.grading
+    for flag, name in (("--tls-ca-file", "ca.pem"), ("--tls-cert", "cluster.pem")):
+        assert f"{flag} {certs / name}" in worker, worker
+    assert f"--tls-key {certs / 'cluster.key'}" in worker and "tls://" in worker, worker
     assert "#SBATCH --gres=gpu:1" in gpu_script.splitlines(), gpu_script
     gpu_worker = next(ln for ln in gpu_script.splitlines() if "dask_worker" in ln)
     assert "--nthreads 1" in gpu_worker and "--nworkers" not in gpu_worker  # one per GPU
@@ -124,13 +135,12 @@ class DaskProcesses:
 
 @pytest.fixture(scope="module")
 def dask_processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskProcesses]:
-    """`dask scheduler` + 3 `dask worker --nthreads 1` on localhost, from the course root with
-    the course on PYTHONPATH (what the workers need; see tools/grading/cluster.py)."""
+    """`dask scheduler` + 3 `dask worker --nthreads 1` on localhost (the loopback: no TLS
+    needed), from the course root, importing the grading code from the venv."""
     root = tmp_path_factory.mktemp("dask")
     sched_file = root / "scheduler.json"
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO),
+    env = {  # no PYTHONPATH: the venv imports tools.grading (pip install -e .)
+        **{k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
         "OMP_NUM_THREADS": "1",
         # a task whose worker dies twice fails with KilledWorker (default: after 4 deaths)
         "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1",

@@ -112,6 +112,22 @@ def sandbox_uid(key: str) -> int | None:
     return 50_000 + int(hashlib.sha1(key.encode()).hexdigest(), 16) % 10_000
 
 
+def interpreter_paths() -> set[Path]:
+    """Every folder this interpreter needs, as it names them (symlinks not resolved): its
+    prefixes (the venv and the Python it was made from), its site-packages (including those a
+    ``.pth`` file adds), the source folders of editable installs (``pip install -e .``: this
+    project's ``convlib`` and ``tools``) and this launcher's folder."""
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    paths |= {os.path.dirname(sys.executable), str(REPO / "convlib"), str(HERE)}
+    paths |= {p for p in sys.path if p and ("site-packages" in p or "dist-packages" in p)}
+    for name, module in list(sys.modules.items()):  # setuptools' editable finders
+        if name.startswith("__editable__") and name.endswith("_finder"):
+            paths |= set(getattr(module, "MAPPING", {}).values())
+            for extra in getattr(module, "NAMESPACES", {}).values():
+                paths |= set(extra)
+    return {Path(os.path.abspath(p)) for p in paths if p and os.path.exists(p)}
+
+
 def plan_for(
     *,
     bwrap: str,
@@ -121,14 +137,19 @@ def plan_for(
     nproc: int = 256,
     cpu_seconds: int = 3600,
 ) -> dict:
-    """The launcher's instructions for one kernel (see the module docstring)."""
-    ro = {Path(sys.prefix), Path(sys.base_prefix), REPO / "convlib", HERE}
-    ro |= {Path(p) for p in sys.path if p and Path(p).is_dir() and "site-packages" in p}
+    """The launcher's instructions for one kernel (see the module docstring).
+
+    ``ro``: what the interpreter needs, bound read-only at its real (resolved) path; ``alias``:
+    [real, as named] for each of those named through a symlink (a venv that is a link to a folder
+    under ``/tmp``, say), so that the name works in the sandbox too, where ``/tmp`` is empty."""
+    needed = interpreter_paths()
+    alias = sorted({(str(p.resolve()), str(p)) for p in needed if str(p.resolve()) != str(p)})
     return {
         "bwrap": bwrap,
         "uid": sandbox_uid(key),
         "hide": sorted({str(p) for p in hide}, key=len),
-        "ro": sorted({str(p.resolve()) for p in ro if p.exists()}, key=len),
+        "ro": sorted({str(p.resolve()) for p in needed}, key=len),
+        "alias": [list(pair) for pair in sorted(alias, key=lambda pair: len(pair[1]))],
         "rw": sorted({str(p) for p in rw}, key=len),
         "nproc": nproc,
         "cpu_seconds": cpu_seconds,
@@ -174,6 +195,14 @@ def bwrap_argv(plan: dict, cwd: str, command: list[str]) -> list[str]:
 
     for path in plan["ro"]:
         argv += [*parents(path), "--ro-bind", path, path]
+    aliased: list[str] = []
+    for real, named in plan.get("alias", []):
+        # a name through a symlink: needed only where the sandbox hides the link (a tmpfs);
+        # elsewhere the read-only root shows the link itself, and its target is bound
+        hidden = any(named.startswith(t.rstrip("/") + "/") for t in tmpfs)
+        if hidden and not any(named.startswith(a + "/") for a in aliased):
+            argv += [*parents(named), "--ro-bind", real, named]
+            aliased.append(named)
     for path in sorted({*plan["rw"], cwd}, key=len):
         argv += [*parents(path), "--bind", path, path]
     argv += ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts"]

@@ -9,29 +9,31 @@ import html
 import json
 import os
 import shutil
-import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
 from .common import (
-    KERNEL_SCRIPT,
     NBGRADER,
-    REPO,
-    SANDBOX_SCRIPT,
     STATUSES,
     Settings,
     run_quiet,
     safe_name,
-    tool_env,
     tree_hash,
     write_json_atomic,
 )
 from .policy import scan_notebook, tampering_by_task
-from .prepare import reference_records, settings_sandbox, write_kernelspec, write_nbgrader_config
+from .prepare import (
+    InfrastructureError,
+    infrastructure_failure,
+    kernel_setup,
+    reference_records,
+    settings_sandbox,
+    write_nbgrader_config,
+)
 from .verdict import Verdict, judge_notebook, write_verdicts
 
 
@@ -288,44 +290,12 @@ def grade_submission(
             record["flags"].append("tampered")
             record["notes"].append(f"{name}: {violation.message}")
 
-    env = tool_env(settings)
-    env["TMPDIR"] = str(work / "tmp")
-    env["CONVLIB_CHECK_MODE"] = "record"  # the checks report; this process judges
-    # RLIMIT_AS on the CPU; on a GPU, CUDA's address-space reservations rule it out, so the
-    # kernel watches its resident memory instead
-    cap = str(settings.mem_limit_mb * 2**20)
-    env["GRADING_MEM_BYTES"] = cap if settings.device == "cpu" else "0"
-    env["GRADING_RSS_BYTES"] = "0" if settings.device == "cpu" else cap
-    env["GRADING_MAX_OUTPUT"] = str(settings.max_output_chars)
-    protect = [  # the in-process guard (second layer) refuses to read these
-        settings.course_root / settings.source_dir,
-        settings.class_dir,
-        settings.out_dir,
-        course,
+    protect = [  # besides the course and OUT: this scratch course's own grading files
         work / "gradebook.db",
         work / "source",
         work / "submitted",
     ]
-    env["GRADING_PROTECT"] = os.pathsep.join(str(p) for p in protect)
-    # the sandbox shows none of these (the Python environment, convlib and the notebook's own
-    # folders are bound back in): no solutions, gradebook, other submissions, course files
-    hidden = [REPO, settings.course_root, settings.class_dir, settings.out_dir]
-    if ipc_dir is not None:
-        from . import sandbox
-
-        plan = sandbox.plan_for(
-            bwrap=str(choice.bwrap),
-            key=safe_name(student),
-            hide=hidden,
-            rw=[work / "tmp", ipc_dir],
-            cpu_seconds=2 * settings.submission_timeout,
-        )
-        write_json_atomic(work / "sandbox.json", plan)
-        launcher = [sys.executable, str(SANDBOX_SCRIPT), str(work / "sandbox.json")]
-        write_kernelspec(work / "kernels", launcher)
-    else:
-        write_kernelspec(work / "kernels", [sys.executable, str(KERNEL_SCRIPT)])
-    env["JUPYTER_PATH"] = str(work / "kernels")
+    env = kernel_setup(settings, work, safe_name(student), protect, ipc_dir, choice)
     log = work / "autograde.log"
     cmd = [*NBGRADER, "autograde", assignment, f"--student={student}", "--force"]
     try:
@@ -350,16 +320,29 @@ def grade_submission(
     for name in gradable:
         graded_nb = work / "autograded" / student / assignment / f"{name}.ipynb"
         if rc != 0 or not graded_nb.exists():
+            infrastructure = infrastructure_failure(log_text)
+            if infrastructure:  # not the student's doing: no record, no grade (runner.py)
+                raise InfrastructureError(f"{student}/{assignment}: {infrastructure}")
             why = _crash_reason(log_text)
             record["flags"].append("crashed")
             record["notes"].append(f"{name}: autograding failed: {why}")
             record["tasks"].update(_zero_tasks(layout, [name], "crashed", why))
             continue
         nb = nbformat.read(graded_nb, as_version=4)
+        infrastructure = infrastructure_failure("", nb)
+        if infrastructure:
+            raise InfrastructureError(f"{student}/{assignment}: {infrastructure}")
         verdicts = judge_notebook(
             nb, reference.get(name, {}), records.get(name, {}), tampering.get(name, {})
         )
         write_verdicts(nb, verdicts)
+        for cell in nb.cells:  # what each test cell checked, for feedback without hidden code
+            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if gid and cell.metadata["nbgrader"].get("grade"):
+                refs = reference.get(name, {}).get(gid, [])
+                cell.metadata["convlib_checks"] = [
+                    str(r.get("spec", {}).get("call") or r.get("fname")) for r in refs
+                ]
         timed_out = [g for g, v in verdicts.items() if v.outcome == "timed_out"]
         if timed_out:
             record["flags"].append("timed_out")
@@ -451,3 +434,40 @@ def _stub_feedback(record: dict[str, Any], name: str) -> str:
         f"scores 0.</p><ul>{notes}</ul><table border='1'><tr><th>task</th><th>score</th>"
         f"<th>why</th></tr>{rows}</table></body></html>"
     )
+
+
+def stop_on_infrastructure(
+    results: Iterator[tuple[int, Any]], n_jobs: int, first: int = 3
+) -> Iterator[tuple[int, Any]]:
+    """Pass the executor's results through; stop the run (InfrastructureError) when the first
+    ``min(first, n_jobs)`` submissions all failed for a reason that is not the student's: an
+    ``InfrastructureError`` (the kernel died as it started, the setup could not import torch or
+    convlib) or any other exception of the runner or the cluster (a task graph the scheduler
+    cannot deserialize). Such failures write no record; once one submission was graded, a later
+    one is reported as crashed and retried by the next run (runner.py)."""
+    held: list[tuple[int, Any]] = []
+    decided = False
+    for i, result in results:
+        if decided:
+            yield i, result
+            continue
+        infrastructure = isinstance(result, Exception) and not hasattr(result, "grading_note")
+        if not infrastructure:
+            decided = True
+            yield from held
+            held = []
+            yield i, result
+            continue
+        held.append((i, result))
+        if len(held) >= min(first, n_jobs):
+            close = getattr(results, "close", None)
+            if close is not None:
+                close()  # cancels the submissions not started yet
+            reasons = [str(r) for _, r in held]
+            common = max(set(reasons), key=reasons.count)
+            raise InfrastructureError(
+                f"the first {len(held)} submissions failed for a reason that is not the "
+                f"students': {common}. Grading stopped; no grade was written. Fix this, then run "
+                "the same command again."
+            )
+    yield from held
