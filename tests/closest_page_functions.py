@@ -156,11 +156,157 @@ CLOSEST: dict[str, list[Closest]] = {
     "ex10_im2col": [],
     "ex11_pooling": [],
     # ---------------------------------------------------------------------------------- assign3
-    "ex12_conv1d_3d": [],
-    "ex13_separable": [],
-    "ex14_deformable": [],
-    "ex15_large_kernels": [],
-    "ex16_speed": [],
+    "ex12_conv1d_3d": [
+        Closest(  # the page's conv1d on the cached window gives y_t; the page keeps no buffer
+            "test_causal_step",
+            "causal_step",
+            "ch12_conv1d_3d.conv1d",
+            "def causal_step(buffer, x_t, K, dilation=1):\n"
+            "    X = torch.cat([buffer, x_t[:, :, None]], dim=2)\n"
+            "    return page(X, K, dilation=dilation)[:, :, -1], buffer",
+        ),
+        Closest(  # the page's causal recipe (left zeros, conv1d) applied to each step alone
+            "test_make_stream",
+            "make_stream",
+            "ch12_conv1d_3d.conv1d",
+            "def make_stream(kernels, dilations):\n"
+            "    def step(x_t):\n"
+            "        h = x_t[:, :, None]\n"
+            "        for i, (K, d) in enumerate(zip(kernels, dilations)):\n"
+            "            zeros = h.new_zeros(h.shape[0], h.shape[1], d * (K.shape[2] - 1))\n"
+            "            h = page(torch.cat([zeros, h], dim=2), K, dilation=d)\n"
+            "            h = torch.relu(h) if i < len(kernels) - 1 else h\n"
+            "        return h[:, :, -1]\n"
+            "    return step",
+        ),
+        Closest(  # the page's WaveNet dilations, 1, 2, 4, ... (right for k = 2 only)
+            "test_design_dilations",
+            "design_dilations",
+            "ch12_conv1d_3d.conv1d",
+            "import math\n"
+            "def design_dilations(field, kernel_size):\n"
+            "    return [2 ** i for i in range(math.ceil(math.log2(field)))]",
+        ),
+    ],
+    "ex13_separable": [
+        Closest(  # the page's SVD of one 2D kernel (here the layer's mean kernel), shared
+            "test_layer_factors",
+            "layer_factors",
+            "ch13_spatially_separable.low_rank_corr2d",
+            "def layer_factors(K, rank):\n"
+            "    C_out, C_in, kh, kw = K.shape\n"
+            "    U, S, Vh = torch.linalg.svd(K.mean((0, 1)))\n"
+            "    V = (U[:, :rank] * S[:rank].sqrt()).T.reshape(rank, 1, kh, 1)\n"
+            "    H = (S[:rank, None].sqrt() * Vh[:rank]).reshape(1, rank, 1, kw)\n"
+            "    return V.expand(rank, C_in, kh, 1), H.expand(C_out, rank, 1, kw)",
+        ),
+        Closest(  # the page's SVD of every 2D kernel separately
+            "test_relative_errors",
+            "relative_errors",
+            "ch13_spatially_separable.low_rank_corr2d",
+            "def relative_errors(K):\n"
+            "    energy = torch.linalg.svdvals(K).pow(2)\n"
+            "    tail = energy.sum() - energy.sum((0, 1)).cumsum(0)\n"
+            "    return (tail / energy.sum()).clamp(min=0).sqrt()",
+        ),
+        Closest(  # the page's rule: r (kh + kw) against kh kw, one channel
+            "test_rank_for_budget",
+            "rank_for_budget",
+            "ch13_spatially_separable.low_rank_corr2d",
+            "def rank_for_budget(K, budget):\n"
+            "    kh, kw = K.shape[-2:]\n"
+            "    return min(kh, kw, int(budget * kh * kw // (kh + kw)))",
+        ),
+    ],
+    "ex14_deformable": [
+        Closest(  # the page's sampler with align_corners=True's mapping for both conventions
+            "test_grid_sample",
+            "grid_sample",
+            "ch14_deformable.bilinear_sample",
+            "def grid_sample(X, grid, align_corners=False):\n"
+            "    H, W = X.shape[-2:]\n"
+            "    px, py = (grid[..., 0] + 1) * (W - 1) / 2, (grid[..., 1] + 1) * (H - 1) / 2\n"
+            "    return torch.stack([page(X[n], py[n], px[n]) for n in range(X.shape[0])])",
+        ),
+        Closest(  # the page's sampler differentiated by autograd
+            "test_bilinear_grad",
+            "bilinear_grad",
+            "ch14_deformable.bilinear_sample",
+            "def bilinear_grad(X, py, px):\n"
+            "    qy, qx = py.clone().requires_grad_(), px.clone().requires_grad_()\n"
+            "    v = page(X, qy, qx)\n"
+            "    grads = [torch.autograd.grad(v[c].sum(), (qy, qx), retain_graph=True)\n"
+            "             for c in range(X.shape[0])]\n"
+            "    return torch.stack([g[0] for g in grads]), torch.stack([g[1] for g in grads])",
+        ),
+        Closest(  # the page's one-group layer, given the first group's offsets and mask
+            "test_deform_conv2d",
+            "deform_conv2d",
+            "ch14_deformable.deform_conv2d",
+            "def deform_conv2d(X, offset, K, bias=None, mask=None, stride=1, padding=0, "
+            "dilation=1):\n"
+            "    taps = K.shape[2] * K.shape[3]\n"
+            "    mask = None if mask is None else mask[:, :taps]\n"
+            "    return page(X, offset[:, : 2 * taps], K, bias, (stride, stride), "
+            "(padding, padding), (dilation, dilation), mask)",
+        ),
+    ],
+    "ex15_large_kernels": [
+        Closest(  # the page's rule: one-sided padding, size + padding
+            "test_fft_size",
+            "fft_size",
+            "ch15_large_kernels.corr2d_fft",
+            "def fft_size(size, kernel_size, padding=0, dilation=1, stride=1):\n"
+            "    return size + padding",
+        ),
+        Closest(  # the page's layer on a height-1 image, then every stride-th output
+            "test_fft_conv1d",
+            "fft_conv1d",
+            "ch15_large_kernels.conv2d_fft",
+            "def fft_conv1d(X, K, bias=None, padding=0, dilation=1, stride=1):\n"
+            "    Y = page(X[:, :, None], K[:, :, None], padding=(0, padding))[:, :, 0, ::stride]\n"
+            "    return Y if bias is None else Y + bias[None, :, None]",
+        ),
+        Closest(  # the page's transform of the whole signal at once
+            "test_fft_conv1d_overlap_save",
+            "fft_conv1d_overlap_save",
+            "ch15_large_kernels.corr2d_fft",
+            "def fft_conv1d_overlap_save(x, k, block):\n    return page(x[None], k[None])[0]",
+        ),
+    ],
+    "ex16_speed": [
+        Closest(  # rung 2: all windows as one view (no dilation, no bias)
+            "test_conv2d_gemm",
+            "conv2d_gemm",
+            "ch16_loops_to_gemm.conv2d_windows",
+            "def conv2d_gemm(X, K, bias=None, stride=1, padding=0, dilation=1):\n"
+            "    Y = page(X, K, (stride, stride), (padding, padding))\n"
+            "    return Y if bias is None else Y + bias[None, :, None, None]",
+        ),
+        Closest(
+            "test_speedup",
+            "conv2d_gemm",
+            "ch16_loops_to_gemm.conv2d_windows",
+            "def conv2d_gemm(X, K, bias=None, stride=1, padding=0, dilation=1):\n"
+            "    Y = page(X, K, (stride, stride), (padding, padding))\n"
+            "    return Y if bias is None else Y + bias[None, :, None, None]",
+        ),
+        Closest(  # the page's F(2, 3) matrices, whatever m and r
+            "test_winograd_matrices",
+            "winograd_matrices",
+            "ch16_loops_to_gemm.winograd_matrices",
+            "def winograd_matrices(m, r, points):\n    return page()",
+        ),
+        Closest(  # the page's F(2x2, 3x3) tiles on a one-row image (3-tap kernels, tile loop)
+            "test_winograd_conv1d",
+            "winograd_conv1d",
+            "ch16_loops_to_gemm.corr2d_winograd",
+            "def winograd_conv1d(x, g, m, points):\n"
+            "    X = torch.stack([x, x * 0, x * 0])\n"
+            "    K = torch.stack([g, g * 0, g * 0])\n"
+            "    return page(X, K)[0]",
+        ),
+    ],
     # ---------------------------------------------------------------------------------- capstone
     "ex17_capstone": [],
 }

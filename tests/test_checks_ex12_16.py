@@ -422,3 +422,15 @@ def test_ex16_winograd_conv1d() -> None:
         ),
         "loops in Python",
     )
+
+
+def test_ex15_overlap_save_is_blockwise() -> None:
+    x, k = r(100, seed=4), r(9, seed=5)
+
+    def one_fft(x: torch.Tensor, k: torch.Tensor, block: int) -> torch.Tensor:
+        n = x.shape[0]
+        y = torch.fft.irfft(torch.fft.rfft(x, n) * torch.fft.rfft(k, n).conj(), n)
+        return y[: n - k.shape[0] + 1]
+
+    ex15.check_overlap_save(one_fft, x, k, 92)  # one block is the whole signal: allowed
+    fails(lambda: ex15.check_overlap_save(one_fft, x, k, 16), "longer than one block's")

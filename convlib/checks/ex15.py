@@ -158,6 +158,43 @@ BLOCK_MISTAKES: list[tuple[str, Callable[[torch.Tensor, torch.Tensor, int], torc
 ]
 
 
+# Runs the student's function while recording the length of every FFT it takes (compiled outside
+# convlib's files: it runs the student's code). 1.0 when none is longer than one block's.
+_LONGEST_FFT = core.adapt(
+    """
+from torch.overrides import TorchFunctionMode
+
+class Lengths(TorchFunctionMode):
+    def __init__(self):
+        super().__init__()
+        self.longest = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "").removeprefix("fft_")
+        if name.rstrip("2n") in ("fft", "rfft", "ifft", "irfft", "hfft", "ihfft") and args:
+            given = kwargs.get("n", kwargs.get("s", args[1] if len(args) > 1 else None))
+            if given is not None:
+                n = max(given) if isinstance(given, (tuple, list)) else given
+            else:
+                dims = 1 if name[-1] not in "2n" else 2
+                n = max(args[0].shape[-dims:]) if args[0].dim() else 0
+                n = 2 * (n - 1) if name.rstrip("2n") in ("irfft", "hfft") else n
+            self.longest = max(self.longest, int(n))
+        return func(*args, **kwargs)
+
+def blockwise(fn):
+    def fft_conv1d_overlap_save(x, k, block):
+        with Lengths() as lengths:
+            fn(x, k, block)
+        longest = block + k.shape[0] - 1
+        return torch.tensor(float(lengths.longest <= longest), dtype=torch.float64)
+    return fft_conv1d_overlap_save
+""",
+    "blockwise",
+)
+
+
 def check_overlap_save(
     fn: Callable[..., Any],
     x: torch.Tensor,
@@ -180,5 +217,20 @@ def check_overlap_save(
         shape_hint="the valid correlation has L - m + 1 outputs; the last block may be shorter",
         variants=[
             (message, functools.partial(wrong, x, k, block)) for message, wrong in BLOCK_MISTAKES
+        ],
+    )
+    check.check_function(
+        _LONGEST_FFT(fn),
+        (x, k, block),
+        {},
+        torch.ones((), dtype=torch.float64),
+        fname=fname,
+        forbidden=core.ALL_CONV,
+        variants=[
+            (
+                "an FFT longer than one block's, block + m - 1: filter block by block, never "
+                "the whole signal at once",
+                functools.partial(torch.zeros, (), dtype=torch.float64),
+            )
         ],
     )
