@@ -10,6 +10,7 @@ input-gradient functions, each with the settings where its bug shows, or None if
 from __future__ import annotations
 
 import functools
+import itertools
 import random
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -308,19 +309,24 @@ def check_find_wrong(fn: Callable[..., Any], *, seed: int, fname: str = "find_wr
     candidates = candidate_functions(seed)
     names = sorted(candidates)
     truth = torch.tensor([int(CANDIDATES[key][0] is not None) for key in drawn])
-    mistakes: list[tuple[str, Callable[[], torch.Tensor]]] = []
-    for i, (name, key) in enumerate(zip(names, drawn, strict=True)):
-        wrong = truth.clone()
-        wrong[i] = 1 - wrong[i]
+    verdicts = []  # what misjudging each candidate means
+    for name, key in zip(names, drawn, strict=True):
         where = CANDIDATES[key][1]
-        text = (
-            f"candidate {name!r} is wrong: it differs from the true gradient {where}. Test "
-            "every candidate on settings where each argument matters"
+        verdicts.append(
+            f"candidate {name!r} is wrong: it differs from the true gradient {where}"
             if where
-            else f"candidate {name!r} is correct: a checker that flags it is too strict (float64 "
+            else f"candidate {name!r} is correct: a judge that flags it is too strict (float64 "
             "central differences agree with the true gradient to about 1e-7)"
         )
-        mistakes.append((text, functools.partial(torch.clone, wrong)))
+    mistakes: list[tuple[str, Callable[[], torch.Tensor]]] = []
+    for flags in itertools.product((0, 1), repeat=len(names)):
+        answer = torch.tensor(flags)
+        misjudged = [
+            text for text, a, t in zip(verdicts, flags, truth.tolist(), strict=True) if a != t
+        ]
+        if misjudged:
+            text = "; ".join(misjudged) + ". Test every candidate where each argument matters"
+            mistakes.append((text, functools.partial(torch.clone, answer)))
     check.check_function(
         _flagged(without_autograd(fn), candidates),
         (f"candidates of seed {seed}",),

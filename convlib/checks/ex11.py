@@ -34,19 +34,14 @@ __all__ = [
 
 
 def pool_taps(
-    X: torch.Tensor,
-    kernel_size: int,
-    stride: int | None = None,
-    padding: int = 0,
-    dilation: int = 1,
-    ceil_mode: bool = False,
-    last: bool = False,
+    X: torch.Tensor, kernel_size: int, last: bool = False, **settings: Any
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Max pooling by a running maximum over the taps. Returns Y, the winning tap's row and
     column in X (unpadded), and its tap number a*k + b; ties go to the first tap in row-major
-    order (torch's rule), or to the last with ``last``."""
-    Y = F.max_pool2d(X, kernel_size, stride, padding, dilation, ceil_mode)
-    k, s, p, d = kernel_size, stride or kernel_size, padding, dilation
+    order (torch's rule), or to the last with ``last``. ``settings``: F.max_pool2d's."""
+    Y = F.max_pool2d(X, kernel_size, **settings)
+    k, p, d = kernel_size, settings.get("padding", 0), settings.get("dilation", 1)
+    s = settings.get("stride") or kernel_size
     N, C, H_out, W_out = Y.shape
     rows = max(X.shape[2] + 2 * p, (H_out - 1) * s + d * (k - 1) + 1)
     cols = max(X.shape[3] + 2 * p, (W_out - 1) * s + d * (k - 1) + 1)
@@ -147,7 +142,7 @@ def check_max_pool2d_indices(
     W = X.shape[-1]
     mistakes: list[tuple[str, Callable[[], torch.Tensor]]] = []
     for message, last, wrong in INDEX_MISTAKES:
-        _, h, w = pool_taps(X, kernel_size, stride, padding, dilation, ceil_mode, last)
+        _, h, w = pool_taps(X, kernel_size, last, **settings)
         mistakes.append((message, functools.partial(wrong, W, padding, h, w)))
     check.check_function(
         pick(fn, 1),
