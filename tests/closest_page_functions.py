@@ -150,11 +150,169 @@ CLOSEST: dict[str, list[Closest]] = {
     "ex05_one_by_one": [],
     "ex06_groups": [],
     # ---------------------------------------------------------------------------------- assign2
-    "ex07_dilation": [],
-    "ex08_transposed": [],
-    "ex09_backward": [],
-    "ex10_im2col": [],
-    "ex11_pooling": [],
+    "ex07_dilation": [
+        Closest(
+            "test_dilate_kernel",
+            "dilate_kernel",
+            "ch07_dilation.dilate_kernel",
+            "dilate_kernel = page",
+        ),
+        Closest(  # the page's doubling rates 1, 2, 4, ... of 3x3 layers
+            "test_design_dilations",
+            "design_dilations",
+            "ch07_dilation.hdc_max_gap",
+            "def design_dilations(field, max_weights):\n"
+            "    layers, covered = [], 1\n"
+            "    while covered < field:\n"
+            "        layers.append((3, 2 ** len(layers)))\n"
+            "        covered += 2 * layers[-1][1]\n"
+            "    return layers",
+        ),
+        Closest(  # the page's output size, read as if stride 1 and no padding
+            "test_probe_layer",
+            "probe_layer",
+            "ch07_dilation.corr2d_dilated",
+            "def probe_layer(layer):\n"
+            "    X = torch.zeros(1, 1, 32, 32, dtype=torch.float64)\n"
+            "    return 32 - layer(X).shape[-1] + 1, 1, 0, 1",
+        ),
+    ],
+    "ex08_transposed": [
+        Closest(  # the page's output size, without the range output_padding must lie in
+            "test_conv_transpose_output_padding",
+            "conv_transpose_output_padding",
+            "ch08_transposed.conv_transpose2d",
+            "def conv_transpose_output_padding(size, target, kernel_size, stride=1, padding=0, "
+            "dilation=1):\n"
+            "    X = torch.zeros(1, 1, size, size, dtype=torch.float64)\n"
+            "    K = torch.zeros(1, 1, kernel_size, kernel_size, dtype=torch.float64)\n"
+            "    s, p, d = (stride, stride), (padding, padding), (dilation, dilation)\n"
+            "    return target - page(X, K, None, s, p, (0, 0), 1, d).shape[-1]",
+        ),
+        Closest(
+            "test_conv_matrix",
+            "conv_matrix",
+            "ch08_transposed.conv_matrix",
+            "def conv_matrix(K, input_size, stride=1, padding=0, dilation=1):\n"
+            "    return page(K[0, 0], input_size, (stride, stride), (padding, padding))",
+        ),
+        Closest(  # brute force: the smallest input where the whole function differs from the page
+            "test_failing_cases",
+            "failing_cases",
+            "ch08_transposed.conv_transpose2d",
+            "def failing_cases():\n"
+            "    import itertools\n"
+            "    found = []\n"
+            "    for ci, h, w, co, kh, kw, sh, sw, p, op in itertools.product(*[(1, 2)] * 8, "
+            "(0, 1), (0, 1)):\n"
+            "        X = torch.randn(1, ci, h, w, dtype=torch.float64)\n"
+            "        K = torch.randn(ci, co, kh, kw, dtype=torch.float64)\n"
+            "        case = ((1, ci, h, w), (ci, co, kh, kw), (sh, sw), p, op)\n"
+            "        try:\n"
+            "            want = page(X, K, None, (sh, sw), (p, p), (op, op))\n"
+            "            got = conv_transpose2d_buggy(X, K, (sh, sw), p, op)\n"
+            "            if not torch.allclose(got, want):\n"
+            "                found.append((X.numel() + K.numel(), case))\n"
+            "        except Exception:\n"
+            "            pass\n"
+            "    case = min(found)[1]\n"
+            "    return {'output_padding': case, 'channels': case, 'stride': case}",
+        ),
+        Closest(  # right values, one scatter per input pixel
+            "test_conv_transpose2d",
+            "conv_transpose2d",
+            "ch08_transposed.conv_transpose2d",
+            "def conv_transpose2d(X, K, stride=(1, 1), padding=0, output_padding=0):\n"
+            "    op = (output_padding, output_padding)\n"
+            "    return page(X, K, None, tuple(stride), (padding, padding), op)",
+        ),
+    ],
+    "ex09_backward": [
+        Closest(  # zero padding only
+            "test_conv2d_grad_input",
+            "conv2d_grad_input",
+            "ch09_backward.conv2d_backward",
+            "def conv2d_grad_input(dY, K, input_shape, stride=1, padding=0, dilation=1, groups=1, "
+            "padding_mode='zeros'):\n"
+            "    s, p, d = (stride, stride), (padding, padding), (dilation, dilation)\n"
+            "    return page(dY.new_zeros(input_shape), K, dY, s, p, d, groups)[0]",
+        ),
+        Closest(  # judged against the page's gradient at the page's default settings
+            "test_find_wrong",
+            "find_wrong",
+            "ch09_backward.conv2d_backward",
+            "def find_wrong(candidates):\n"
+            "    X = torch.randn(1, 1, 6, 5, dtype=torch.float64)\n"
+            "    K = torch.randn(1, 1, 3, 2, dtype=torch.float64)\n"
+            "    dY = torch.randn(1, 1, 4, 4, dtype=torch.float64)\n"
+            "    dX = page(X, K, dY)[0]\n"
+            "    return [n for n, g in candidates.items() if not torch.allclose(g(X, K, dY), dX)]",
+        ),
+        Closest(  # the roles of X and dY swapped in the page's conv2d_backward
+            "test_conv_transpose2d_backward",
+            "conv_transpose2d_backward",
+            "ch09_backward.conv2d_backward",
+            "def conv_transpose2d_backward(X, K, dY, stride=1, padding=0):\n"
+            "    dX, dK, _ = page(dY, K, X, (stride, stride), (padding, padding))\n"
+            "    return dX, dK",
+        ),
+    ],
+    "ex10_im2col": [
+        Closest(
+            "test_im2col",
+            "im2col",
+            "ch10_im2col.im2col",
+            "def im2col(X, kernel_size, padding=0, stride=1):\n"
+            "    k = (kernel_size,) * 2 if isinstance(kernel_size, int) else kernel_size\n"
+            "    return page(X, k[0], k[1], (stride, stride), (padding, padding))",
+        ),
+        Closest(
+            "test_conv2d_gemm",
+            "conv2d_gemm",
+            "ch10_im2col.conv2d_im2col",
+            "def conv2d_gemm(X, K, bias=None, stride=1, padding=0, groups=1):\n"
+            "    return page(X, K, bias, (stride, stride), (padding, padding))",
+        ),
+        Closest(  # the right numbers, copied into columns
+            "test_window_view",
+            "window_view",
+            "ch10_im2col.im2col",
+            "def window_view(X, kernel_size, stride=1, dilation=1):\n"
+            "    kh, kw = kernel_size\n"
+            "    cols = page(X, kh, kw, (stride, stride), (0, 0), (dilation, dilation))\n"
+            "    H_out = (X.shape[2] - dilation * (kh - 1) - 1) // stride + 1\n"
+            "    cols = cols.reshape(*X.shape[:2], kh, kw, H_out, -1)\n"
+            "    return cols.permute(0, 1, 4, 5, 2, 3)",
+        ),
+    ],
+    "ex11_pooling": [
+        Closest(
+            "test_max_pool2d",
+            "max_pool2d",
+            "ch11_pooling.max_pool2d",
+            "def max_pool2d(X, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):\n"
+            "    s = None if stride is None else (stride, stride)\n"
+            "    return page(X, (kernel_size, kernel_size), s, (padding, padding))",
+        ),
+        Closest(  # autograd through the page's forward
+            "test_avg_pool2d_backward",
+            "avg_pool2d_backward",
+            "ch11_pooling.avg_pool2d",
+            "def avg_pool2d_backward(dY, input_size, kernel_size, stride=None, padding=0, "
+            "count_include_pad=True):\n"
+            "    s = None if stride is None else (stride, stride)\n"
+            "    with torch.enable_grad():\n"
+            "        X = dY.new_zeros((*dY.shape[:2], *input_size), requires_grad=True)\n"
+            "        Y = page(X, (kernel_size, kernel_size), s, (padding, padding))\n"
+            "        return torch.autograd.grad(Y, X, dY)[0]",
+        ),
+        Closest(
+            "test_adaptive_avg_pool2d",
+            "adaptive_avg_pool2d",
+            "ch11_pooling.adaptive_avg_pool2d",
+            "adaptive_avg_pool2d = page",
+        ),
+    ],
     # ---------------------------------------------------------------------------------- assign3
     "ex12_conv1d_3d": [
         Closest(  # the page's conv1d on the cached window gives y_t; the page keeps no buffer
