@@ -17,7 +17,7 @@ from teaching_helpers import F64, TOL, _rand, _same_grads
 
 import convlib
 from convlib.teaching.ch01_cross_correlation import convolve2d, corr2d, shift2d
-from convlib.teaching.ch02_learning_a_kernel import Conv2D, learn_kernel
+from convlib.teaching.ch02_learning_a_kernel import Conv2D, learn_kernel, receptive_fields
 from convlib.teaching.ch03_padding_and_stride import corr2d_strided, pad2d
 from convlib.teaching.ch04_channels import conv2d, corr2d_multi_in, corr2d_multi_in_out
 
@@ -165,6 +165,41 @@ def test_conv2d_layer_shapes(h: int, w: int, kh: int, kw: int) -> None:
 
 
 # Chapter 3 ---------------------------------------------------------------------------------------
+
+
+def _field_by_autograd(layers: list[tuple[int, int, int]], height: int) -> int:
+    """Rows of the input that one corner unit depends on, read off the gradient through all-ones
+    kernels (positive weights: nothing cancels), independently of the recurrence."""
+    X = torch.zeros(1, 1, height, 3, dtype=F64, requires_grad=True)
+    out = X
+    for k, s, d in layers:
+        out = F.conv2d(out, torch.ones(1, 1, k, 1, dtype=F64), stride=(s, 1), dilation=(d, 1))
+    out[0, 0, 0, 0].backward()
+    assert X.grad is not None
+    rows = torch.nonzero(X.grad[0, 0, :, 0])[:, 0]
+    return int(rows.max()) + 1  # the first row is 0: the field spans rows 0..r-1
+
+
+def test_receptive_fields_hand_cases() -> None:
+    assert receptive_fields([(2, 1, 1), (2, 1, 1)]) == [2, 3]  # chapter 2's two 2x2 layers
+    assert receptive_fields([(3, 1, 1)] * 4) == [3, 5, 7, 9]
+    assert receptive_fields([(3, 1, 1), (3, 2, 1), (3, 1, 1), (3, 1, 1)]) == [3, 5, 9, 13]
+    assert receptive_fields([(3, 1, 2**n) for n in range(4)]) == [3, 7, 15, 31]
+    assert receptive_fields([]) == []
+
+
+@settings(max_examples=25)
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 4), st.integers(1, 3), st.integers(1, 3)), min_size=1, max_size=4
+    )
+)
+def test_receptive_fields_match_autograd(layers: list[tuple[int, int, int]]) -> None:
+    fields = receptive_fields(layers)
+    assert fields == convlib.shapes.receptive_fields(layers)
+    for depth in range(1, len(layers) + 1):
+        # any input at least as tall as the field has a corner unit that sees all of it
+        assert fields[depth - 1] == _field_by_autograd(layers[:depth], height=fields[-1] + 2)
 
 
 def test_pad2d_and_corr2d_strided_hand_case() -> None:

@@ -1,4 +1,4 @@
-"""Chapter 2: a layer owns its kernel, and gradient descent learns it from examples."""
+"""Chapter 2: a layer owns its kernel, gradient descent learns it, and fields grow with depth."""
 
 from __future__ import annotations
 
@@ -38,3 +38,14 @@ def learn_kernel(
             layer.bias.sub_(lr * db)
         losses.append(loss.item())
     return layer, losses
+
+
+def receptive_fields(layers: list[tuple[int, int, int]]) -> list[int]:
+    """Receptive field size after each layer: r_l = r_(l-1) + d_l (k_l - 1) s_1 ... s_(l-1).
+    layers: (kernel size k, stride s, dilation d) per layer, input side first -> [r_1, ..., r_L]."""
+    fields, r, jump = [], 1, 1  # jump: input pixels between neighbouring units of the last layer
+    for k, s, d in layers:
+        r += d * (k - 1) * jump  # k taps, d apart, each one jump of input pixels from the next
+        jump *= s
+        fields.append(r)
+    return fields
