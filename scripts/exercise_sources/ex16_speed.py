@@ -93,7 +93,7 @@ core.check_no_output_loop(conv2d_gemm, (big[..., :8, :8], K), (big, K), {"dilati
 # The check times your `conv2d_gemm` against the course's loop version, `core.reference_loops`
 # (one `einsum` per output position, chapter 16's first rung with every argument), on the same
 # `(1, 8, 32, 32)` input with a `(8, 8, 3, 3)` kernel, best of several runs each, and requires a
-# ratio of at least 5 (a correct im2col version is typically 20 to 100 times faster; the margin
+# ratio of at least 5 (a correct im2col version is typically a hundred times faster or more; the margin
 # absorbs a busy machine). The yardstick is the course's code, read afresh from disk by the hidden
 # test: your own loops play no part. Use the scratch cell to time things yourself, e.g. with
 # `%timeit`.
