@@ -21,7 +21,9 @@ from convlib.algorithms import AT, BT, G, derive_winograd
 from convlib.teaching.ch01_cross_correlation import corr2d
 from convlib.teaching.ch15_large_kernels import conv2d_fft, corr2d_fft
 from convlib.teaching.ch16_loops_to_gemm import (
+    conv2d_depthwise_shift_add,
     conv2d_windows,
+    conv_transpose2d_subpixel,
     corr2d_winograd,
     winograd_matrices,
     winograd_tile,
@@ -250,3 +252,88 @@ def test_corr2d_winograd_hand_case() -> None:
 def test_corr2d_winograd_any_shape(H: int, W: int) -> None:
     X, K = _randn(H, W), _randn(3, 3, seed=1)
     torch.testing.assert_close(corr2d_winograd(X, K), corr2d(X, K), **TIGHT)
+
+
+# ---------------------------------------------------------------------------------------------
+# Chapter 16: the depthwise shift-add and the sub-pixel transposed convolution
+# ---------------------------------------------------------------------------------------------
+
+
+def test_depthwise_shift_add_hand_case() -> None:
+    # One channel: the plain correlation of chapter 1; two channels: each its own kernel.
+    X = torch.stack([HAND_X, -HAND_X])[None]  # (1, 2, 3, 3)
+    K = torch.stack([HAND_K, 2 * HAND_K])[:, None]  # (2, 1, 2, 2)
+    Y = conv2d_depthwise_shift_add(X, K)
+    assert Y[0, 0].tolist() == HAND_Y
+    assert Y[0, 1].tolist() == [[-2 * v for v in row] for row in HAND_Y]
+
+
+@pytest.mark.parametrize(
+    "shape_x, kernel, padding",
+    [
+        ((2, 3, 7, 8), (3, 3), (1, 1)),
+        ((1, 4, 6, 9), (2, 5), (0, 2)),
+        ((2, 2, 5, 5), (5, 5), (2, 2)),
+    ],
+)
+def test_depthwise_shift_add_matches_torch(
+    shape_x: tuple[int, ...], kernel: tuple[int, int], padding: tuple[int, int], device: str
+) -> None:
+    C = shape_x[1]
+    X, K = _randn(*shape_x, device=device), _randn(C, 1, *kernel, device=device, seed=1)
+    want = F.conv2d(X, K, padding=padding, groups=C)
+    torch.testing.assert_close(conv2d_depthwise_shift_add(X, K, padding), want, **TIGHT)
+    ours = _grads(lambda x, k: conv2d_depthwise_shift_add(x, k, padding), X, K)
+    theirs = _grads(lambda x, k: F.conv2d(x, k, padding=padding, groups=C), X, K)
+    for a, b in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(a, b, **TIGHT)
+
+
+def test_subpixel_hand_case() -> None:
+    # Stride 2, a 2x2 kernel: the phases do not overlap, so each input value stamps a
+    # scaled copy of K into its own 2x2 block of the output.
+    Z = torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=F64)[None, None]
+    K = HAND_K[None, None]  # [[0, 1], [2, 3]]
+    Y = conv_transpose2d_subpixel(Z, K, (2, 2))
+    want = [[0.0, 1.0, 0.0, 2.0], [2.0, 3.0, 4.0, 6.0], [0.0, 3.0, 0.0, 4.0], [6.0, 9.0, 8.0, 12.0]]
+    assert Y[0, 0].tolist() == want
+
+
+@pytest.mark.parametrize(
+    "shape_z, shape_k, stride, padding",
+    [
+        ((2, 3, 5, 7), (3, 4, 4, 4), (2, 2), (1, 1)),
+        ((1, 2, 4, 3), (2, 3, 5, 3), (3, 2), (0, 1)),
+        ((2, 2, 3, 4), (2, 1, 3, 3), (1, 1), (1, 0)),
+        ((1, 3, 4, 4), (3, 2, 7, 3), (2, 3), (2, 1)),
+    ],
+)
+def test_subpixel_matches_torch(
+    shape_z: tuple[int, ...],
+    shape_k: tuple[int, ...],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    device: str,
+) -> None:
+    Z, K = _randn(*shape_z, device=device), _randn(*shape_k, device=device, seed=1)
+    want = F.conv_transpose2d(Z, K, stride=stride, padding=padding)
+    torch.testing.assert_close(conv_transpose2d_subpixel(Z, K, stride, padding), want, **TIGHT)
+    ours = _grads(lambda z, k: conv_transpose2d_subpixel(z, k, stride, padding), Z, K)
+    theirs = _grads(lambda z, k: F.conv_transpose2d(z, k, stride=stride, padding=padding), Z, K)
+    for a, b in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(a, b, **TIGHT)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    kh=st.integers(1, 5),
+    kw=st.integers(1, 5),
+    sh=st.integers(1, 3),
+    sw=st.integers(1, 3),
+    ph=st.integers(0, 2),
+    pw=st.integers(0, 2),
+)
+def test_subpixel_any_shape(kh: int, kw: int, sh: int, sw: int, ph: int, pw: int) -> None:
+    Z, K = _randn(2, 2, 4, 5), _randn(2, 3, max(kh, sh), max(kw, sw), seed=1)
+    want = F.conv_transpose2d(Z, K, stride=(sh, sw), padding=(ph, pw))
+    torch.testing.assert_close(conv_transpose2d_subpixel(Z, K, (sh, sw), (ph, pw)), want, **TIGHT)

@@ -1,4 +1,5 @@
-"""Chapter 16: the speed ladder's own rungs: all windows as one view, Winograd F(2x2, 3x3).
+"""Chapter 16: the speed ladder's own rungs: all windows as one view, Winograd F(2x2, 3x3),
+the depthwise shift-add and the sub-pixel (phase) transposed convolution.
 
 (im2col + GEMM is chapter 10's; the FFT is chapter 15's.)
 """
@@ -58,3 +59,48 @@ def corr2d_winograd(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
             # Neighbouring 4x4 input tiles overlap by 2: each 2x2 output needs a 4x4 window.
             Y[i : i + 2, j : j + 2] = winograd_tile(Xp[i : i + 4, j : j + 4], K)
     return Y[:Ho, :Wo]
+
+
+def conv2d_depthwise_shift_add(
+    X: torch.Tensor, K: torch.Tensor, padding: tuple[int, int] = (0, 0)
+) -> torch.Tensor:
+    """Depthwise conv2d (groups = C, stride 1) as kh * kw shifted multiply-adds, no GEMM.
+    X: (N, C, H, W), K: (C, 1, kh, kw) -> Y: (N, C, H + 2 ph - kh + 1, W + 2 pw - kw + 1)."""
+    N, C, H, W = X.shape
+    _, _, kh, kw = K.shape
+    ph, pw = padding
+    Xp = X.new_zeros(N, C, H + 2 * ph, W + 2 * pw)
+    Xp[:, :, ph : ph + H, pw : pw + W] = X
+    Ho, Wo = Xp.shape[2] - kh + 1, Xp.shape[3] - kw + 1
+    Y = X.new_zeros(N, C, Ho, Wo)
+    for a in range(kh):
+        for b in range(kw):
+            # Tap (a, b): every output reads the input shifted by (a, b), times one weight per
+            # channel. No channel sum, so one whole-tensor multiply-add per tap.
+            Y += K[:, 0, a, b].view(1, C, 1, 1) * Xp[:, :, a : a + Ho, b : b + Wo]
+    return Y
+
+
+def conv_transpose2d_subpixel(
+    Z: torch.Tensor,
+    K: torch.Tensor,
+    stride: tuple[int, int],
+    padding: tuple[int, int] = (0, 0),
+) -> torch.Tensor:
+    """Transposed conv2d as sh * sw stride-1 convolutions (phases), interleaved; no zeros.
+    Z: (N, C_in, H, W), K: (C_in, C_out, kh, kw) with kh >= sh, kw >= sw
+    -> Y: (N, C_out, (H - 1) sh - 2 ph + kh, (W - 1) sw - 2 pw + kw)."""
+    N, C_in, H, W = Z.shape
+    _, C_out, kh, kw = K.shape
+    (sh, sw), (ph, pw) = stride, padding
+    assert kh >= sh and kw >= sw, "every phase needs at least one tap"
+    Y = Z.new_zeros(N, C_out, (H - 1) * sh + kh, (W - 1) * sw + kw)  # before the crop
+    for r in range(sh):
+        for c in range(sw):
+            # Output rows r, r + sh, ... only meet taps r, r + sh, ... of K: a stride-1
+            # convolution with that sub-kernel, flipped (a gather instead of a scatter), with
+            # the channel axes swapped to (C_out, C_in).
+            sub = K[:, :, r::sh, c::sw].flip(2, 3).transpose(0, 1)
+            mh, mw = sub.shape[2:]
+            Y[:, :, r::sh, c::sw] = conv2d_windows(Z, sub, padding=(mh - 1, mw - 1))
+    return Y[:, :, ph : Y.shape[2] - ph, pw : Y.shape[3] - pw]
