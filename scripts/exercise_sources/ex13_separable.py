@@ -79,7 +79,7 @@ for seed, (shape, rank) in enumerate([((2, 5, 3, 3), 1), ((6, 2, 5, 3), 4), ((3,
 # $\lVert K - K_r \rVert_F / \lVert K \rVert_F$ of the best rank-`r` pair of task 1, for every
 # `r = 1 .. R` with `R` the largest rank a pair can usefully have (so the last entry is 0). You
 # may compose and subtract, or derive the errors from the singular values alone (Eckart-Young):
-# check one against the other in the scratch cell below. A trained layer's errors fall much
+# check one against the other in the scratch cell after the test. A trained layer's errors fall much
 # faster than a random one's; try a weight built as a sum of a few outer products.
 
 # %% solution id=relative_errors
@@ -93,9 +93,6 @@ def relative_errors(K: torch.Tensor) -> torch.Tensor:
     return (dropped.clamp(min=0) / energy.sum()).sqrt()
     ### END SOLUTION
 
-# %% scratch id=scratch_errors
-# Try it: compose layer_factors(K, r) and compare with relative_errors(K)[r - 1]
-
 # %% test id=test_relative_errors points=3
 practice.check_relative_errors(relative_errors, check.randn(4, 3, 3, 3, seed=2, device=device))
 ### BEGIN HIDDEN TESTS
@@ -105,6 +102,9 @@ practice = importlib.import_module("convlib.checks.ex13")
 for seed, shape in enumerate([(2, 5, 3, 3), (6, 2, 5, 3), (3, 3, 1, 5)]):
     practice.check_relative_errors(relative_errors, check.randn(*shape, seed=20 + seed, device=device))
 ### END HIDDEN TESTS
+
+# %% scratch id=scratch_errors
+# Try it: compose layer_factors(K, r) and compare with relative_errors(K)[r - 1]
 
 # %% markdown id=md_budget
 # ## 3. The rank a budget allows (3 points)
