@@ -167,7 +167,12 @@ def failing_cases() -> dict[str, tuple]:
     ### END SOLUTION
 
 # %% test id=test_failing_cases points=3
-practice.check_failing_cases(failing_cases)
+practice.check_failing_cases(failing_cases, ["stride"])
+### BEGIN HIDDEN TESTS
+sys.modules.pop("convlib.checks.ex08", None)
+practice = importlib.import_module("convlib.checks.ex08")
+practice.check_failing_cases(failing_cases, ["output_padding", "channels", "stride"])
+### END HIDDEN TESTS
 
 # %% markdown id=md_fixed
 # ## 4. Fix it (3 points)
