@@ -69,9 +69,9 @@ def check_dilate_kernel(
         (K, dilation),
         {},
         _dilate_reference(K, dilation),
+        variants=mistakes,
         fname=fname,
         shape_hint="each dilated axis spans d*(k - 1) + 1 entries (not d*k): no trailing zeros",
-        variants=mistakes,
     )
 
 

@@ -350,10 +350,9 @@ def check_conv_transpose2d_backward(
     dY: torch.Tensor,
     stride: int = 1,
     padding: int = 0,
-    *,
-    fname: str = "conv_transpose2d_backward",
 ) -> None:
     """``fn(X, K, dY, stride=, padding=) -> (dX, dK)`` for Y = F.conv_transpose2d(X, K, ...)."""
+    fname = "conv_transpose2d_backward"
     kwargs: dict[str, object] = {"stride": stride, "padding": padding}
     Xg = X.detach().clone().requires_grad_()
     Kg = K.detach().clone().requires_grad_()
