@@ -64,14 +64,10 @@ def check_dilate_kernel(
                 lambda: _dilate_reference(K, (dilation[-1],) * 2),
             )
         )
+    hint = "each dilated axis spans d*(k - 1) + 1 entries (not d*k): no trailing zeros"
+    expected = _dilate_reference(K, dilation)
     check.check_function(
-        fn,
-        (K, dilation),
-        {},
-        _dilate_reference(K, dilation),
-        variants=mistakes,
-        fname=fname,
-        shape_hint="each dilated axis spans d*(k - 1) + 1 entries (not d*k): no trailing zeros",
+        fn, (K, dilation), {}, expected, variants=mistakes, fname=fname, shape_hint=hint
     )
 
 
