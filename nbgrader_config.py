@@ -41,11 +41,16 @@ c.CourseDirectory.course_id = "convolutions-from-scratch"
 # hub, for the students) if yours lives elsewhere:
 # c.Exchange.root = "/srv/nbgrader/exchange"
 
-# Due dates (read by nbgrader and by the grading runner) and the late penalty, e.g.:
-# c.CourseGrading.due_dates = {"ex01_cross_correlation": "2026-10-01 23:59:00 UTC"}
-# The runner (tools/grading) writes each due date into the gradebook, takes the submission time
-# from the student's timestamp.txt and applies nbgrader's late-penalty plugin, so formgrader and
-# `nbgrader export` show time, due date and penalty. nbgrader's plugin: "none" or "zero";
+# Due dates are nbgrader's, in the gradebook: from this folder,
+#   nbgrader db assignment add ex01_cross_correlation --duedate="2026-10-01 23:59:00 UTC"
+# (or formgrader), so the runner, `nbgrader autograde` and formgrader agree. The runner only
+# falls back on c.CourseGrading.due_dates = {"ex01_cross_correlation": "..."} for an assignment
+# without one in the gradebook. It takes the submission time from the student's timestamp.txt,
+# adds per-student extensions (--extensions, tools/grading/late.py) and applies nbgrader's
+# late-penalty plugin, so formgrader and `nbgrader export` show time, due date and penalty.
+# The export with the extension columns (the runner's; tools/ is importable from the venv):
+# c.ExportApp.plugin_class = "tools.grading.late.ExportWithExtensions"
+# nbgrader's plugin: "none" or "zero";
 # tools.grading.late.PercentPerDay takes a share of the score per started day late:
 # c.LateSubmissionPlugin.penalty_method = "zero"
 # c.AssignLatePenalties.plugin_class = "tools.grading.late.PercentPerDay"

@@ -5,17 +5,18 @@ test runs as one OS user, the student id nbgrader would take from the OS user), 
 temporary folder.
 
 1. instructor: `nbgrader release_assignment`;
-2. alice and bob: `nbgrader fetch_assignment`, answer (bob gets conv2d wrong), `nbgrader submit`;
-   the course's due date (c.CourseGrading.due_dates in its nbgrader_config.py) falls between
-   the two submissions, so bob is late; the course takes all points for a late submission
+2. alice and bob: `nbgrader fetch_assignment`, answer (bob leaves his last task undone),
+   `nbgrader submit`; the due date, set in the gradebook with nbgrader's own
+   `nbgrader db assignment add --duedate` (as formgrader would), falls between the two
+   submissions, so bob is late; the course takes all points for a late submission
    (nbgrader's LateSubmissionPlugin, penalty_method = "zero");
 3. instructor: `nbgrader collect`, `python -m tools.grading submitted` (what `make grade
    CLASS=submitted` runs), `nbgrader release_feedback`;
 4. alice and bob: `nbgrader fetch_feedback`: each gets their page;
 5. the export shows bob's late penalty and alice's full score;
-6. bob fixes conv2d and resubmits, the instructor collects with --update and grades again: only
-   bob is regraded (alice's record is reused), his raw score rises, he is still late, and his new
-   feedback reaches him.
+6. bob does his last task and resubmits, the instructor collects with --update and grades
+   again: only bob is regraded (alice's record is reused), his raw score rises, he is still
+   late, and his new feedback reaches him.
 
 The course folder loads the repository's nbgrader_config.py and overrides only its root, its
 gradebook and the exchange, so this also checks that the configuration and the runner agree on
@@ -39,11 +40,27 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-import faulty_class as fc  # noqa: E402
+import grading_corpus as corpus  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.notebooks, pytest.mark.timeout(1200)]
 
-A = fc.A
+A = corpus.EX01  # its tasks and points are read from the released notebook
+FULL = sum(corpus.points(A).values())
+
+
+def _lost() -> float:
+    """The points of the tests after the last answer cell: what leaving that answer undone costs."""
+    nb = corpus.released(A)
+    after = corpus.index(nb, list(corpus.answers(A))[-1])
+    return sum(
+        float(c.metadata["nbgrader"]["points"])
+        for c in nb.cells[after:]
+        if c.metadata.get("nbgrader", {}).get("grade")
+    )
+
+
+LOST = _lost()
+RAW = FULL - LOST  # bob's first submission
 COURSE_ID = "convolutions-from-scratch"
 BIN = Path(sys.executable).parent
 
@@ -88,7 +105,7 @@ def answer(home: Path, answers: dict[str, str]) -> None:
     path = home / A / f"{A}.ipynb"
     nb = nbformat.read(path, as_version=4)
     for gid, src in answers.items():
-        fc.cell(nb, gid).source = src
+        nb.cells[corpus.index(nb, gid)].source = src
     nbformat.write(nb, path)
 
 
@@ -131,8 +148,9 @@ c.LateSubmissionPlugin.penalty_method = "zero"
     def student(name: str, *args: str) -> str:
         return nbgrader(name, homes[name], homes[name], *args)
 
-    good = fc.solution_answers()
-    wrong_conv = {**good, "conv2d": fc.wrong_answer(good["conv2d"])}
+    good = corpus.answers(A)
+    last = list(good)[-1]
+    undone = {**good, last: corpus.released(A).cells[corpus.index(corpus.released(A), last)].source}
 
     teach("release_assignment", A)
     for s in homes:
@@ -140,10 +158,9 @@ c.LateSubmissionPlugin.penalty_method = "zero"
     answer(homes["alice"], good)
     student("alice", "submit", A)
     due = datetime.datetime.now(datetime.UTC)  # after alice's submission, before bob's
-    with open(config, "a", encoding="utf-8") as f:
-        f.write(f"c.CourseGrading.due_dates = {{{A!r}: {due.isoformat()!r}}}\n")
+    teach("db", "assignment", "add", A, f"--duedate={due.strftime('%Y-%m-%d %H:%M:%S.%f')} UTC")
     time.sleep(1.0)
-    answer(homes["bob"], wrong_conv)
+    answer(homes["bob"], undone)
     student("bob", "submit", A)
 
     teach("collect", A)
@@ -153,7 +170,7 @@ c.LateSubmissionPlugin.penalty_method = "zero"
     fetched = {s: student(s, "fetch_feedback", A) for s in homes}
     feedback_1 = {s: sorted((homes[s] / A / "feedback").glob(f"*/{A}.html")) for s in homes}
 
-    # bob fixes conv2d and submits again
+    # bob does his last task and submits again
     answer(homes["bob"], good)
     time.sleep(1.0)
     student("bob", "submit", A)
@@ -189,10 +206,10 @@ def test_late_penalty_in_export(term: dict) -> None:
     rows = term["first_export"]
     assert set(rows) == {"alice", "bob"}
     alice, bob = rows["alice"], rows["bob"]
-    assert float(alice["raw_score"]) == 10.0 and float(alice["score"]) == 10.0
+    assert float(alice["raw_score"]) == FULL and float(alice["score"]) == FULL
     assert float(alice["late_submission_penalty"]) == 0.0
-    assert float(bob["raw_score"]) == 6.0  # conv2d wrong
-    assert float(bob["late_submission_penalty"]) == 6.0  # late: penalty_method "zero"
+    assert LOST > 0 and float(bob["raw_score"]) == RAW  # his last task undone
+    assert float(bob["late_submission_penalty"]) == RAW  # late: penalty_method "zero"
     assert float(bob["score"]) == 0.0
     assert term["first"]["graded_now"] == 2
 
@@ -203,11 +220,13 @@ def test_students_fetch_their_feedback(term: dict) -> None:
         text = pages[0].read_text(encoding="utf-8")
         assert A in text
     alice = term["feedback_1"]["alice"][0].read_text(encoding="utf-8")
-    assert f"{A} (Score: 10.0 / 10.0)" in alice and "Late submission penalty" not in alice
+    assert f"{A} (Score: {FULL:.1f} / {FULL:.1f})" in alice
+    assert "Late submission penalty" not in alice
     bob = term["feedback_1"]["bob"][0].read_text(encoding="utf-8")
-    # nbgrader's header gives the score after the penalty; conv2d's 4 points lost, 6 taken
-    assert f"{A} (Score: 0.0 / 10.0)" in bob and "(Score: 0.0 / 4.0)" in bob
-    assert "Late submission penalty (Score: -6.0)" in bob
+    # nbgrader's header gives the score after the penalty; his last task's points lost, the
+    # rest taken
+    assert f"{A} (Score: 0.0 / {FULL:.1f})" in bob
+    assert f"Late submission penalty (Score: -{RAW:.1f})" in bob
     # the feedback nbgrader released is the page the runner wrote, byte for byte
     course_fb = term["course"] / "graded" / "course" / "feedback"
     released = (course_fb / "alice" / A / f"{A}.html").read_bytes()
@@ -220,12 +239,11 @@ def test_resubmission_regrades_only_that_student(term: dict) -> None:
     assert "1 graded in this run, 1 reused" in term["report"]
     rows = term["second_export"]
     assert rows["alice"] == term["first_export"]["alice"]  # reused: the very same row
-    assert float(rows["bob"]["raw_score"]) == 10.0  # the fix was graded
-    assert float(rows["bob"]["late_submission_penalty"]) == 10.0  # and is still late
+    assert float(rows["bob"]["raw_score"]) == FULL  # the fix was graded
+    assert float(rows["bob"]["late_submission_penalty"]) == FULL  # and is still late
     assert float(rows["bob"]["score"]) == 0.0
     assert rows["bob"]["timestamp"] > term["first_export"]["bob"]["timestamp"]
     pages = term["feedback_2"]
     assert len(pages) == 2  # one feedback folder per submission fetched
     newest = pages[-1].read_text(encoding="utf-8")
-    assert "Late submission penalty (Score: -10.0)" in newest  # all 10 points earned, late
-    assert "(Score: 0.0 / 4.0)" not in newest
+    assert f"Late submission penalty (Score: -{FULL:.1f})" in newest  # all earned, late

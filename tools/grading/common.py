@@ -49,6 +49,9 @@ class Settings:
     # the instructor's nbgrader_config.py (due dates, late penalty); default: the course's own
     config_file: Path | None = None
     reference_dir: Path | None = None  # cache of reference runs (default OUT/state/reference)
+    # nbgrader's roster CSV (id, first_name, last_name, email, extension): names reach the export
+    roster_file: Path | None = None
+    extensions_file: Path | None = None  # CSV id, assignment, extension (late.py)
 
     @property
     def grading_key(self) -> str:

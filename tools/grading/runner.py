@@ -4,19 +4,22 @@ Layout. CLASS is nbgrader's `submitted` layout: `CLASS/<student>/<assignment>/<n
 Everything the runner writes goes under OUT (default: `<CLASS>/../graded`):
 
     OUT/course/            an nbgrader course: source/ (copied from solutions/), release/,
-                           gradebook.db (rebuilt from the results at every run), autograded/,
-                           feedback/<student>/<assignment>/<notebook>.html, grades.csv
+                           gradebook.db (the instructor's: updated in place, see collect.py),
+                           autograded/, feedback/<student>/<assignment>/<notebook>.html,
+                           grades.csv
     OUT/results/<a>/<student>.json   one record per submission: the resume log
     OUT/work/<a>/<student>/          scratch course of one submission (own gradebook: no locks)
-    OUT/report.csv, OUT/report.md    what happened to every student, task by task
-    OUT/grades.csv                   `nbgrader export` of the rebuilt gradebook
+    OUT/report.csv, OUT/report.md    what happened to every student, task by task, and the
+                                     exported grade (penalty, manual edits, extra credit)
+    OUT/class_report.md, .png        per task: passed, diagnoses counted (class_report.py)
+    OUT/grades.csv                   `nbgrader export` of the whole gradebook
 
 Why per-submission scratch courses: `nbgrader autograde` on one shared SQLite gradebook serialises
 and, run in parallel, fails with "database is locked". Each worker autogrades in its own copy of
-the assignment-only gradebook; results are merged serially at the end, so the main gradebook is
-always a pure function of the result records (re-runs are idempotent, an interrupted run resumes
-by skipping the records already written, and a changed submission is regraded because its input
-hash changes).
+the assignment-only gradebook; results are merged serially at the end into the course's gradebook,
+updating only the (student, assignment) pairs of this run (re-runs are idempotent, an interrupted
+run resumes by skipping the records already written, and a changed submission is regraded because
+its input hash changes).
 """
 
 from __future__ import annotations
@@ -25,14 +28,15 @@ import os
 import time
 from typing import Any
 
+from .class_report import write_class_report
 from .collect import *  # noqa: F403
-from .collect import export_grades, generate_feedback, rebuild_gradebook, write_report
+from .collect import export_grades, generate_feedback, update_gradebook, write_report
 from .common import *  # noqa: F403
-from .common import Settings, safe_name
+from .common import Settings, safe_name, tree_hash
 from .prepare import *  # noqa: F403
 from .prepare import assignment_layout, prepare_master, reference_records, settings_sandbox
 from .submission import *  # noqa: F403
-from .submission import _zero_tasks, grade_submission
+from .submission import _zero_tasks, grade_submission, stop_on_infrastructure
 
 # --------------------------------------------------------------------------------------------
 # the whole class
@@ -51,8 +55,20 @@ def discover_assignments(settings: Settings) -> list[str]:
     return sorted(p.name for p in src.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
 
 
+def default_jobs(settings: Settings) -> int:
+    """Submissions graded at once: ``settings.jobs``, else one per visible GPU on CUDA (each
+    kernel holds its own CUDA context and memory), else one per CPU core."""
+    if settings.jobs:
+        return settings.jobs
+    if settings.device.startswith("cuda"):
+        import torch
+
+        return max(1, torch.cuda.device_count())
+    return os.cpu_count() or 1
+
+
 def grade_class(settings: Settings, executor: Any = None) -> dict[str, Any]:
-    """Grade every (student, assignment); rebuild the gradebook; export; write the report.
+    """Grade every (student, assignment); update the gradebook; export; write the reports.
 
     `executor` runs grade_submission for each (student, assignment): by default
     `settings.jobs` threads here; `cluster.DaskExecutor` sends them to a Dask cluster."""
@@ -67,22 +83,28 @@ def grade_class(settings: Settings, executor: Any = None) -> dict[str, Any]:
         settings.assignments = [a for a in discover_assignments(settings) if a in present]
     settings.out_dir.mkdir(parents=True, exist_ok=True)
     choice = settings_sandbox(settings)
-    course, source_hash = prepare_master(settings)
+    executor = executor or LocalExecutor(default_jobs(settings))
+    executor.check(settings)  # one sandboxed kernel imports torch, convlib (every worker)
+    course, _ = prepare_master(settings)
+    src = settings.course_root / settings.source_dir
+    # per assignment: a record stays valid whichever other assignments a run grades
+    source_hash = {a: tree_hash((src / a).rglob("*"), src) for a in settings.assignments}
     layouts = {a: assignment_layout(course, a) for a in settings.assignments}
     for a in settings.assignments:  # before the pool: a broken solution stops everything
         reference_records(settings, course, a)
     students = roster(settings)
     jobs = [(s, a) for s in students for a in settings.assignments]
-    n_workers = settings.jobs or os.cpu_count() or 1
+    n_workers = default_jobs(settings)
     records: list[dict[str, Any]] = []
     t0 = time.monotonic()
     from tqdm import tqdm
 
     bar = tqdm(total=len(jobs), desc="grading", unit="submission", disable=not settings.progress)
     executor = executor or LocalExecutor(n_workers)
-    calls = [(settings, course, source_hash, layouts[a], s, a) for s, a in jobs]
+    calls = [(settings, course, source_hash[a], layouts[a], s, a) for s, a in jobs]
     names = [f"{a}-{safe_name(s)}" for s, a in jobs]
-    for i, result in executor.map(grade_submission, calls, names, settings):
+    results = executor.map(grade_submission, calls, names, settings)
+    for i, result in stop_on_infrastructure(results, len(jobs)):  # no student's 0
         s, a = jobs[i]
         if isinstance(result, dict):
             records.append(result)
@@ -106,10 +128,11 @@ def grade_class(settings: Settings, executor: Any = None) -> dict[str, Any]:
     bar.close()
     elapsed = time.monotonic() - t0
     records.sort(key=lambda r: (r["assignment"], r["student"]))
-    rebuild_gradebook(settings, course, students, records)
+    changes = update_gradebook(settings, course, students, records)
     feedback_problems = generate_feedback(settings, course)
     add_exchange_files(settings.class_dir, course, settings.assignments)
     export = export_grades(settings, course)
-    summary = write_report(settings, records, export, elapsed, choice.reason)
+    summary = write_report(settings, records, export, elapsed, choice.reason, changes)
     summary["feedback_problems"] = feedback_problems
+    write_class_report(settings.out_dir, settings.assignments, records)
     return summary
