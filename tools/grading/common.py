@@ -62,7 +62,7 @@ class Settings:
         return json.dumps(
             [
                 tree_hash(code.glob("*.py"), code),
-                tree_hash([checks / "check.py", checks / "tamper.py"], checks),
+                tree_hash(check_files(), checks),
                 self.sandbox,
                 self.device,
                 self.cell_timeout,
@@ -93,6 +93,18 @@ def tree_hash(paths: Iterable[Path], root: Path) -> str:
             h.update(p.read_bytes())
             h.update(b"\0")
     return h.hexdigest()
+
+
+def check_files() -> list[Path]:
+    """The course code a grade depends on: the checks (``convlib/check.py``, ``tamper.py``, the
+    per-assignment ``convlib/checks/``) and the library they compute answers with; not the
+    figures (``viz``) or the benchmark, so a book edit does not regrade a class."""
+    root = REPO / "convlib"
+    return [
+        p
+        for p in root.rglob("*.py")
+        if "viz" not in p.relative_to(root).parts and p.name != "bench.py"
+    ]
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

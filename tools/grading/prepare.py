@@ -22,6 +22,7 @@ from .common import (
     REPO,
     SANDBOX_SCRIPT,
     Settings,
+    check_files,
     run_quiet,
     tool_env,
     tree_hash,
@@ -367,7 +368,7 @@ def reference_records(settings: Settings, course: Path, assignment: str) -> dict
     key = hashlib.sha256(
         (
             tree_hash(src.glob("*.ipynb"), src)
-            + tree_hash([REPO / "convlib" / "check.py", REPO / "convlib" / "tamper.py"], REPO)
+            + tree_hash(check_files(), REPO)
             + tree_hash([here / "kernel.py", here / "reference.py"], here)
             + settings.device
         ).encode()
