@@ -106,17 +106,17 @@ CLOSEST: dict[str, list[Closest]] = {
             "    out = torch.stack([page(x, (padding, padding)) for x in flat])\n"
             "    return out.reshape(*X.shape[:-2], *out.shape[-2:])",
         ),
-        Closest(
+        Closest(  # the page's symmetric zero padding
             "test_conv2d",
             "conv2d",
-            "ch04_channels.conv2d",
+            "ch03_padding_and_stride.corr2d_strided",
             "def conv2d(X, K, stride=1, padding=0, padding_mode='zeros'):\n"
             "    pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)\n"
             "    if padding == 'same':\n"
             "        padding = ((K.shape[-2] - 1) // 2, (K.shape[-1] - 1) // 2)\n"
             "    if padding == 'valid':\n"
             "        padding = 0\n"
-            "    return page(X, K, None, pair(stride), pair(padding))",
+            "    return page(X, K, pair(stride), pair(padding))",
         ),
     ],
     "ex04_channels": [
@@ -147,8 +147,55 @@ CLOSEST: dict[str, list[Closest]] = {
             "    return Y.transpose(0, 1), Y.new_zeros(Y.shape[1])",
         ),
     ],
-    "ex05_one_by_one": [],
-    "ex06_groups": [],
+    "ex05_one_by_one": [
+        Closest(  # the page's pixel layout, fitted without the bias
+            "test_fit_conv1x1",
+            "fit_conv1x1",
+            "ch05_one_by_one.conv1x1",
+            "def fit_conv1x1(X, Y):\n"
+            "    N, C_in, H, W = X.shape\n"
+            "    A = X.reshape(N, C_in, H * W).transpose(1, 2).reshape(-1, C_in)\n"
+            "    B = Y.reshape(N, Y.shape[1], H * W).transpose(1, 2).reshape(-1, Y.shape[1])\n"
+            "    K = torch.linalg.lstsq(A, B).solution.T\n"
+            "    return K.reshape(*K.shape, 1, 1), Y.new_zeros(Y.shape[1])",
+        ),
+        Closest(  # ResNet's width on the page: a quarter of the channels
+            "test_bottleneck_width",
+            "bottleneck_width",
+            "ch05_one_by_one.conv1x1",
+            "def bottleneck_width(channels, size, max_macs, max_params):\n"
+            "    return channels // 4",
+        ),
+        Closest(  # squeeze by keeping the first mid input channels
+            "test_squeeze_expand",
+            "squeeze_expand",
+            "ch05_one_by_one.conv1x1",
+            "def squeeze_expand(K, mid):\n"
+            "    squeeze = torch.eye(mid, K.shape[1], dtype=K.dtype, device=K.device)\n"
+            "    return squeeze[:, :, None, None], K[:, :mid]",
+        ),
+    ],
+    "ex06_groups": [
+        Closest(  # the page's loop reads the grouped weight as it is
+            "test_grouped_as_dense",
+            "grouped_as_dense",
+            "ch06_groups.conv2d_grouped",
+            "def grouped_as_dense(K, groups):\n    return K",
+        ),
+        Closest(
+            "test_recover_groups",
+            "recover_groups",
+            "ch06_groups.conv2d_grouped",
+            "def recover_groups(K):\n    return K, 1",
+        ),
+        Closest(  # the page's two steps fused for a depth multiplier of 1
+            "test_fuse_depthwise_separable",
+            "fuse_depthwise_separable",
+            "ch06_groups.depthwise_separable_conv2d",
+            "def fuse_depthwise_separable(K_depthwise, K_pointwise, in_channels):\n"
+            "    return torch.einsum('chw,oc->ochw', K_depthwise[:, 0], K_pointwise[:, :, 0, 0])",
+        ),
+    ],
     # ---------------------------------------------------------------------------------- assign2
     "ex07_dilation": [
         Closest(

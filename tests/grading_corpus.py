@@ -296,10 +296,11 @@ def build(dest: Path) -> dict[str, Member]:
             EX03,
             "conv2d",
             "    import torch.nn.functional as F\n"
+            "    X, K = X[None, None], K[None, None]\n"
             "    if padding_mode != 'zeros':\n"
             "        p = (padding,) * 4 if isinstance(padding, int) else (padding[1],) * 2 + (padding[0],) * 2\n"
-            "        return F.conv2d(F.pad(X, p, mode=padding_mode), K, stride=stride)\n"
-            "    return F.conv2d(X, K, stride=stride, padding=padding)\n",
+            "        return F.conv2d(F.pad(X, p, mode=padding_mode), K, stride=stride)[0, 0]\n"
+            "    return F.conv2d(X, K, stride=stride, padding=padding)[0, 0]\n",
             ("test_conv2d",),
         ),
         "cheat_ex04_F_conv2d": (

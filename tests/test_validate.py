@@ -453,28 +453,10 @@ def test_validate_correct_notebook_passes(tmp_path: Path) -> None:
     assert seconds < 60, f"validate took {seconds:.1f} s"
 
 
-_GROUPS_MIX_SOURCE = """def conv2d(X, K, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    # the mistake: every output channel reads all input channels
-    pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)
-    (sh, sw), (ph, pw), (dh, dw) = pair(stride), pair(padding), pair(dilation)
-    N, C_in, H, W = X.shape
-    C_out, C_in_g, kh, kw = K.shape
-    Xp = X.new_zeros((N, C_in, H + 2 * ph, W + 2 * pw))
-    Xp[:, :, ph : ph + H, pw : pw + W] = X
-    H_out = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-    W_out = (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-    Y = X.new_zeros((N, C_out, H_out, W_out))
-    for o in range(C_out):
-        for i in range(H_out):
-            for j in range(W_out):
-                r, c = i * sh, j * sw
-                window = Xp[:, :, r : r + dh * (kh - 1) + 1 : dh, c : c + dw * (kw - 1) + 1 : dw]
-                Y[:, o, i, j] = (window * K[o].repeat(groups, 1, 1)).sum(dim=(1, 2, 3))
-        if bias is not None:
-            Y[:, o] += bias[o]
-    return Y
+_GROUPS_MIX_SOURCE = """def grouped_as_dense(K, groups):
+    # the mistake: every output channel reads every group with its one kernel
+    return K.repeat(1, groups, 1, 1)
 """
-
 
 WRONG = {
     "flipped kernel": (
@@ -510,7 +492,11 @@ WRONG = {
         },
         ["returned 3, expected 2: 'SAME' keeps ceil(size / stride) outputs"],
     ),
-    "groups ignored": ("ex06_groups", {"conv2d": _GROUPS_MIX_SOURCE}, ["groups mix all channels"]),
+    "groups ignored": (
+        "ex06_groups",
+        {"grouped_as_dense": _GROUPS_MIX_SOURCE},
+        ["every output channel reads every group with its one kernel"],
+    ),
 }
 
 

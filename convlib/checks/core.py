@@ -19,6 +19,7 @@ Jupyter at once and, while grading, in the grader (records of kind ``no_loop`` a
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import sysconfig
@@ -41,6 +42,7 @@ __all__ = [
     "pick",
     "adapt",
     "rule_hints",
+    "check_pair",
     "is_some",
     "no_grad",
     "as_float64",
@@ -174,6 +176,40 @@ def rule_hints(
             seen.add(value)
             lines.append(f"{value} is {label}: {why}")
     return "\n".join(lines)
+
+
+def _element(wrong: Callable[[], Sequence[torch.Tensor]], i: int) -> torch.Tensor:
+    return wrong()[i]
+
+
+def check_pair(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    expected: Sequence[torch.Tensor],
+    mistakes: Sequence[tuple[str, Callable[[], Sequence[torch.Tensor]]]],
+    *,
+    fname: str,
+    hints: Sequence[str],
+    forbidden: frozenset[str] = check.CONV_OPS,
+    atol: float = 1e-9,
+    rtol: float = 1e-7,
+) -> None:
+    """``fn(*args)`` returns a pair (weight and bias, two gradients ...): each element compared
+    with ``expected``'s and, on a mismatch, with each usual mistake's (message, thunk of the
+    wrong pair)."""
+    for i, hint in enumerate(hints):
+        check.check_function(
+            pick(fn, i),
+            args,
+            {},
+            expected[i],
+            fname=f"{fname}(...)[{i}]",
+            forbidden=forbidden,
+            shape_hint=hint,
+            variants=[(text, functools.partial(_element, wrong, i)) for text, wrong in mistakes],
+            atol=atol,
+            rtol=rtol,
+        )
 
 
 # --------------------------------------------------------------------------------------------

@@ -13,9 +13,12 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
 import convlib.check as check
 from convlib.checks.core import ALL_CONV, check_no_output_loop
+
+Fn = Callable[..., Any]
 
 __all__ = ["check_corr2d_taps", "check_convolve2d_mode", "check_recover_kernel"]
 
@@ -52,9 +55,7 @@ def _corr(
     return F.conv2d(F.pad(X, pads)[None, None], K[None, None])[0, 0]
 
 
-def check_corr2d_taps(
-    fn: Callable[..., Any], X: torch.Tensor, K: torch.Tensor, *, fname: str = "corr2d"
-) -> None:
+def check_corr2d_taps(fn: Fn, X: Tensor, K: Tensor, *, fname: str = "corr2d") -> None:
     """``fn(X, K)`` equals cross-correlation, built from slices (no torch convolution, no
     ``unfold``), and loops over kernel taps, not output positions."""
     check.check_function(
@@ -74,15 +75,9 @@ def check_corr2d_taps(
     check_no_output_loop(fn, (X, K), (big, K), fname=fname)
 
 
-def check_convolve2d_mode(
-    fn: Callable[..., Any],
-    X: torch.Tensor,
-    K: torch.Tensor,
-    mode: str,
-    *,
-    fname: str = "convolve2d",
-) -> None:
+def check_convolve2d_mode(fn: Fn, X: Tensor, K: Tensor, mode: str) -> None:
     """``fn(X, K, mode=mode)``: true convolution, ``mode`` "valid" or "full" (np.convolve's)."""
+    fname = "convolve2d"
     kh, kw = K.shape
     pads = (kw - 1, kw - 1, kh - 1, kh - 1) if mode == "full" else (0, 0, 0, 0)
     flipped = K.flip(0, 1)
@@ -126,16 +121,10 @@ def _lstsq_kernel(X: torch.Tensor, Y: torch.Tensor, kh: int, kw: int) -> torch.T
     return (torch.linalg.pinv(A) @ Y.reshape(-1)).reshape(kh, kw)
 
 
-def check_recover_kernel(
-    fn: Callable[..., Any],
-    X: torch.Tensor,
-    Y: torch.Tensor,
-    kernel_size: tuple[int, int],
-    *,
-    fname: str = "recover_kernel",
-) -> None:
+def check_recover_kernel(fn: Fn, X: Tensor, Y: Tensor, kernel_size: tuple[int, int]) -> None:
     """``fn(X, Y, kernel_size)`` -> the (kh, kw) kernel K whose cross-correlation with X is
     closest to Y in least squares (Y may carry noise)."""
+    fname = "recover_kernel"
     kh, kw = kernel_size
     K = _lstsq_kernel(X, Y, kh, kw)
     mistakes: list[tuple[str, Callable[[], torch.Tensor]]] = [

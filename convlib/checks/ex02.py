@@ -13,9 +13,12 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
 import convlib.check as check
-from convlib.checks.core import AUTOGRAD_OPS, as_float64, no_grad, pick
+from convlib.checks.core import AUTOGRAD_OPS, as_float64, check_pair, no_grad
+
+Fn = Callable[..., Any]
 
 __all__ = ["check_loss_grad", "check_numerical_grad", "check_critical_lr"]
 
@@ -56,56 +59,32 @@ GRAD_MISTAKES: tuple[tuple[str, Callable[[Pair, tuple[torch.Tensor, ...]], Pair]
 )
 
 
-def _pick_wrong(
-    wrong: Callable[[Pair, tuple[torch.Tensor, ...]], Pair],
-    true: Pair,
-    args: tuple[torch.Tensor, ...],
-    i: int,
-) -> torch.Tensor:
-    return wrong(true, args)[i]
-
-
-def check_loss_grad(
-    fn: Callable[..., Any],
-    X: torch.Tensor,
-    Y: torch.Tensor,
-    K: torch.Tensor,
-    b: torch.Tensor,
-    *,
-    fname: str = "loss_grad",
-) -> None:
+def check_loss_grad(fn: Fn, X: Tensor, Y: Tensor, K: Tensor, b: Tensor) -> None:
     """``fn(X, Y, K, b)`` -> (dL/dK, dL/db) for L = sum((corr2d(X, K) + b - Y)**2), b a 0-d
     tensor; called with gradient recording off."""
+    fname = "loss_grad"
     true = _true_grad(X, Y, K, b)
     args = (X, Y, K, b)
-    for i, what in ((0, "dL/dK, shaped like K"), (1, "dL/db, a 0-d tensor like b")):
-        check.check_function(
-            pick(no_grad(fn), i),
-            args,
-            {},
-            true[i],
-            fname=f"{fname}(...)[{i}]",
-            forbidden=check.CONV_OPS | AUTOGRAD_OPS,
-            shape_hint=f"element {i} of the pair is {what}",
-            variants=[
-                (text, functools.partial(_pick_wrong, wrong, true, args, i))
-                for text, wrong in GRAD_MISTAKES
-            ],
-            atol=1e-9,
-            rtol=1e-7,
-        )
+    check_pair(
+        no_grad(fn),
+        args,
+        true,
+        [(text, functools.partial(wrong, true, args)) for text, wrong in GRAD_MISTAKES],
+        fname=fname,
+        hints=(
+            "element 0 of the pair is dL/dK, shaped like K",
+            "element 1 of the pair is dL/db, a 0-d tensor like b",
+        ),
+        forbidden=check.CONV_OPS | AUTOGRAD_OPS,
+    )
 
 
 def check_numerical_grad(
-    fn: Callable[..., Any],
-    loss: Callable[[torch.Tensor], torch.Tensor],
-    K: torch.Tensor,
-    eps: float = 1e-6,
-    *,
-    fname: str = "numerical_grad",
+    fn: Fn, loss: Callable[[Tensor], Tensor], K: Tensor, eps: float = 1e-6
 ) -> None:
     """``fn(loss, K, eps)`` -> the central-difference gradient of ``loss`` at K (shaped like K),
     compared with autograd's; called with gradient recording off."""
+    fname = "numerical_grad"
     with torch.enable_grad():
         leaf = K.detach().requires_grad_()
         (expected,) = torch.autograd.grad(loss(leaf), leaf)
@@ -182,15 +161,10 @@ def _cpu(
     return wrong(A, A0).cpu()
 
 
-def check_critical_lr(
-    fn: Callable[..., Any],
-    X: torch.Tensor,
-    kernel_size: tuple[int, int],
-    *,
-    fname: str = "critical_lr",
-) -> None:
+def check_critical_lr(fn: Fn, X: Tensor, kernel_size: tuple[int, int]) -> None:
     """``fn(X, kernel_size)`` -> the learning rate above which gradient descent on
     sum((corr2d(X, K) + b - Y)**2) over (K, b) diverges, as a float (any Y)."""
+    fname = "critical_lr"
     kh, kw = kernel_size
     A, A0 = _design(X, kh, kw), _design(X, kh, kw, bias=False)
     check.check_function(

@@ -12,9 +12,12 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
 import convlib.check as check
 from convlib.checks.core import PAD_OPS, pick
+
+Fn = Callable[..., Any]
 
 __all__ = ["check_same_padding", "check_pad2d_mode", "check_conv2d_same"]
 
@@ -36,7 +39,7 @@ SAME_MISTAKES = (
 
 
 def check_same_padding(
-    fn: Callable[..., Any], size: int, kernel_size: int, stride: int, *, fname: str = "same_padding"
+    fn: Fn, size: int, kernel_size: int, stride: int, *, fname: str = "same_padding"
 ) -> None:
     """``fn(size, kernel_size, stride)`` -> (before, after): TensorFlow's "SAME" padding."""
     expected = _same_reference(size, kernel_size, stride)
@@ -67,9 +70,7 @@ def _wrong_side_circular(X: torch.Tensor, p: int) -> torch.Tensor:
     return X[..., rows, :][..., cols]
 
 
-def check_pad2d_mode(
-    fn: Callable[..., Any], X: torch.Tensor, padding: int, mode: str, *, fname: str = "pad2d"
-) -> None:
+def check_pad2d_mode(fn: Fn, X: Tensor, padding: int, mode: str, *, fname: str = "pad2d") -> None:
     """``fn(X, padding, mode=mode)`` equals ``F.pad`` with mode constant, reflect, replicate or
     circular (X: (..., H, W), any number of leading dimensions)."""
     H, W = X.shape[-2:]
@@ -144,23 +145,21 @@ def _torch_pads(K: torch.Tensor, padding: Any, dilation: int = 1) -> tuple[int, 
 
 
 def check_conv2d_same(
-    fn: Callable[..., Any],
-    X: torch.Tensor,
-    K: torch.Tensor,
-    padding: Any,
-    stride: Any = 1,
-    padding_mode: str | None = None,
-    *,
-    fname: str = "conv2d",
+    fn: Fn, X: Tensor, K: Tensor, padding: Any, stride: Any = 1, padding_mode: str | None = None
 ) -> None:
-    """``fn(X, K, stride=, padding=[, padding_mode=])`` with padding an int, a pair, "valid" or
-    "same", and padding_mode "zeros", "reflect", "replicate" or "circular" (``nn.Conv2d``'s)."""
+    """``fn(X, K, stride=, padding=[, padding_mode=])`` for X: (H, W), K: (kh, kw), with padding
+    an int, a pair, "valid" or "same", and padding_mode "zeros", "reflect", "replicate" or
+    "circular" (a one-channel ``nn.Conv2d``'s)."""
+    fname = "conv2d"
     mode = padding_mode or "zeros"
     pads = _torch_pads(K, padding)
+    X4 = X[None, None]
 
     def conv(pads: tuple[int, int, int, int], m: str = mode) -> torch.Tensor:
-        padded = F.pad(X, pads) if m == "zeros" else F.pad(X, pads, mode=m)
-        return F.conv2d(padded, K, stride=stride)
+        return correlate(F.pad(X4, pads) if m == "zeros" else F.pad(X4, pads, mode=m))
+
+    def correlate(padded: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(padded, K[None, None], stride=stride)[0, 0]
 
     kwargs: dict[str, Any] = {"stride": stride, "padding": padding}
     if padding_mode is not None:
@@ -179,7 +178,7 @@ def check_conv2d_same(
                 (
                     "you mirrored including the edge pixel (numpy's 'symmetric'): 'reflect' "
                     "mirrors around the edge pixel without repeating it",
-                    lambda: F.conv2d(_symmetric_pad(X, max(pads)), K, stride=stride),
+                    lambda: correlate(_symmetric_pad(X4, max(pads))),
                 )
             )
     if padding == "same" and (kh % 2 == 0 or kw % 2 == 0):
@@ -205,7 +204,8 @@ def check_conv2d_same(
         conv(pads),
         fname=fname,
         forbidden=check.CONV_OPS | PAD_OPS,
-        shape_hint="padding='same' keeps (H, W) (stride 1); 'valid' means no padding; "
+        shape_hint="X is (H, W), the output (H_out, W_out); padding='same' keeps (H, W) "
+        "(stride 1); 'valid' means no padding; "
         + "otherwise "
         + "out = floor((in + 2*padding - kernel_size) / stride) + 1",
         variants=variants,

@@ -3,55 +3,26 @@ middle channels), an input normalisation folded into the weights, and a black-bo
 and bias recovered by probing it.
 
 Cases and usual mistakes are data: ``COMPOSE_MISTAKES``, ``FOLD_MISTAKES`` and ``PROBE_MISTAKES``,
-each a (message, wrong pair) table, read by one small engine (``_check_pair``).
+each a (message, wrong pair) table, read by one small engine (``core.check_pair``).
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
-import convlib.check as check
-from convlib.checks.core import pick
+from convlib.checks.core import check_pair
+
+Fn = Callable[..., Any]
 
 __all__ = ["check_compose_layers", "check_fold_normalization", "black_box", "check_probe_layer"]
 
 Pair = tuple[torch.Tensor, torch.Tensor]
 Mistakes = Sequence[tuple[str, Callable[[], Pair]]]
-
-
-def _item(wrong: Callable[[], Pair], i: int) -> torch.Tensor:
-    return wrong()[i]
-
-
-def _check_pair(
-    fn: Callable[..., Any],
-    args: tuple[Any, ...],
-    expected: Pair,
-    mistakes: Mistakes,
-    *,
-    fname: str,
-    hints: tuple[str, str],
-    forbidden: frozenset[str] = check.CONV_OPS,
-) -> None:
-    """``fn(*args)`` -> (weight, bias), each compared with ``expected`` and the mistakes'."""
-    for i in (0, 1):
-        check.check_function(
-            pick(fn, i),
-            args,
-            {},
-            expected[i],
-            fname=f"{fname}(...)[{i}]",
-            forbidden=forbidden,
-            shape_hint=hints[i],
-            variants=[(text, functools.partial(_item, wrong, i)) for text, wrong in mistakes],
-            atol=1e-9,
-            rtol=1e-7,
-        )
 
 
 def _compose(
@@ -63,17 +34,10 @@ def _compose(
     return K.contiguous(), b2 + K2.sum((2, 3)) @ b1
 
 
-def check_compose_layers(
-    fn: Callable[..., Any],
-    K1: torch.Tensor,
-    b1: torch.Tensor,
-    K2: torch.Tensor,
-    b2: torch.Tensor,
-    *,
-    fname: str = "compose_layers",
-) -> None:
+def check_compose_layers(fn: Fn, K1: Tensor, b1: Tensor, K2: Tensor, b2: Tensor) -> None:
     """``fn(K1, b1, K2, b2)`` -> (K, b) with
     conv2d(X, K, b) == conv2d(conv2d(X, K1, b1), K2, b2)."""
+    fname = "compose_layers"
     expected = _compose(K1, b1, K2, b2)
     mistakes: Mistakes = (
         (
@@ -97,20 +61,13 @@ def check_compose_layers(
         f"(.., .., {k[0]}, {k[1]})",
         "the fused bias is (C_out,)",
     )
-    _check_pair(fn, (K1, b1, K2, b2), expected, mistakes, fname=fname, hints=hints)
+    check_pair(fn, (K1, b1, K2, b2), expected, mistakes, fname=fname, hints=hints)
 
 
-def check_fold_normalization(
-    fn: Callable[..., Any],
-    K: torch.Tensor,
-    b: torch.Tensor,
-    mean: torch.Tensor,
-    std: torch.Tensor,
-    *,
-    fname: str = "fold_normalization",
-) -> None:
+def check_fold_normalization(fn: Fn, K: Tensor, b: Tensor, mean: Tensor, std: Tensor) -> None:
     """``fn(K, b, mean, std)`` -> (K', b') with conv2d(X, K', b') == conv2d((X - mean) / std, K, b),
     mean and std per input channel."""
+    fname = "fold_normalization"
     scaled = K / std[None, :, None, None]
     expected = (scaled, b - (scaled * mean[None, :, None, None]).sum((1, 2, 3)))
     mistakes: Mistakes = (
@@ -135,7 +92,7 @@ def check_fold_normalization(
         ),
     )
     hints = ("the weight keeps K's shape (C_out, C_in, kh, kw)", "the bias is (C_out,)")
-    _check_pair(fn, (K, b, mean, std), expected, mistakes, fname=fname, hints=hints)
+    check_pair(fn, (K, b, mean, std), expected, mistakes, fname=fname, hints=hints)
 
 
 # The black box: compiled outside convlib's files, so that calling it is not "the course
@@ -163,15 +120,10 @@ def black_box(K: torch.Tensor, b: torch.Tensor) -> Callable[[torch.Tensor], torc
     return layer
 
 
-def check_probe_layer(
-    fn: Callable[..., Any],
-    K: torch.Tensor,
-    b: torch.Tensor,
-    *,
-    fname: str = "probe_layer",
-) -> None:
+def check_probe_layer(fn: Fn, K: Tensor, b: Tensor) -> None:
     """``fn(layer, in_channels, kernel_size)`` -> (K, b) of the hidden layer, found by calling
     it."""
+    fname = "probe_layer"
     layer = black_box(K, b)
     mistakes: Mistakes = (
         (
@@ -190,4 +142,4 @@ def check_probe_layer(
         "the bias is (C_out,)",
     )
     args = (layer, K.shape[1], tuple(K.shape[-2:]))
-    _check_pair(fn, args, (K, b), mistakes, fname=fname, hints=hints, forbidden=frozenset())
+    check_pair(fn, args, (K, b), mistakes, fname=fname, hints=hints, forbidden=frozenset())

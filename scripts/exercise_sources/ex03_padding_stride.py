@@ -129,8 +129,8 @@ for seed, (shape, p) in enumerate([((6, 2), 1), ((2, 2, 4, 4), 3), ((3, 5, 7), 0
 # %% markdown id=md_conv2d
 # ## 3. Convolution with "same" padding and a padding mode (5 points)
 #
-# Write `conv2d(X, K, stride=1, padding=0, padding_mode="zeros")` for `X: (N, C_in, H, W)` and
-# `K: (C_out, C_in, kh, kw)`, the same as `torch.nn.Conv2d` computes:
+# Write `conv2d(X, K, stride=1, padding=0, padding_mode="zeros")` for one image `X: (H, W)` and
+# one kernel `K: (kh, kw)`, the same as a one-channel `torch.nn.Conv2d` computes:
 #
 # - `stride` is an int or a pair `(along H, along W)`;
 # - `padding` is an int, a pair, `"valid"` (no padding) or `"same"` (stride 1 only): pad so that
@@ -140,17 +140,15 @@ for seed, (shape, p) in enumerate([((6, 2), 1), ((2, 2, 4, 4), 3), ((3, 5, 7), 0
 # - `padding_mode` is `"zeros"`, `"reflect"`, `"replicate"` or `"circular"`, as in task 2.
 #
 # The chapter's code pads by the same amount on every side, with zeros. Pad with your own code
-# (task 2's `pad2d` pads equally on all sides: for "same" with an even kernel, pad one more where
-# needed, or write the index arithmetic yourself), then take the window starting at
-# `(i * stride_h, j * stride_w)` for every output position.
+# (task 2's `pad2d` pads equally on all sides), without `torch.nn.functional`.
 
 # %% solution id=conv2d
 def conv2d(X: torch.Tensor, K: torch.Tensor, stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] | str = 0, padding_mode: str = "zeros") -> torch.Tensor:
-    """X: (N, C_in, H, W), K: (C_out, C_in, kh, kw) -> Y: (N, C_out, H_out, W_out)."""
+    """X: (H, W), K: (kh, kw) -> Y: (H_out, W_out)."""
     ### BEGIN SOLUTION
     sh, sw = (stride, stride) if isinstance(stride, int) else stride
-    N, C_in, H, W = X.shape
-    C_out, _, kh, kw = K.shape
+    H, W = X.shape
+    kh, kw = K.shape
     if padding == "valid":
         top = bottom = left = right = 0
     elif padding == "same":
@@ -162,37 +160,33 @@ def conv2d(X: torch.Tensor, K: torch.Tensor, stride: int | tuple[int, int] = 1, 
     # pad by the larger amount on every side, then crop the extra row / column
     mode = "constant" if padding_mode == "zeros" else padding_mode
     big = max(top, bottom, left, right)
-    Xp = pad2d(X, big, mode)
-    Xp = Xp[:, :, big - top : big + H + bottom, big - left : big + W + right]
-    H_out = (Xp.shape[2] - kh) // sh + 1
-    W_out = (Xp.shape[3] - kw) // sw + 1
-    Y = X.new_zeros((N, C_out, H_out, W_out))
-    for i in range(H_out):
-        for j in range(W_out):
-            window = Xp[:, :, i * sh : i * sh + kh, j * sw : j * sw + kw]  # (N, C_in, kh, kw)
-            Y[:, :, i, j] = (window[:, None] * K[None]).sum(dim=(2, 3, 4))
+    Xp = pad2d(X, big, mode)[big - top : big + H + bottom, big - left : big + W + right]
+    Y = X.new_zeros(((Xp.shape[0] - kh) // sh + 1, (Xp.shape[1] - kw) // sw + 1))
+    for i in range(Y.shape[0]):
+        for j in range(Y.shape[1]):
+            Y[i, j] = (Xp[i * sh : i * sh + kh, j * sw : j * sw + kw] * K).sum()
     return Y
     ### END SOLUTION
 
 # %% test id=test_conv2d points=5
-X = check.randn(1, 2, 5, 5, seed=1, device=device)
-K = check.randn(3, 2, 3, 3, seed=2, device=device)
-check.check_conv2d(conv2d, X, K, stride=2)
-check.check_conv2d(conv2d, X, K, stride=(2, 1), padding=(0, 1))
+X = check.randn(5, 5, seed=1, device=device)
+K = check.randn(3, 3, seed=2, device=device)
+practice.check_conv2d_same(conv2d, X, K, 0, stride=2)
+practice.check_conv2d_same(conv2d, X, K, (0, 1), stride=(2, 1))
 practice.check_conv2d_same(conv2d, X, K, "same")
-practice.check_conv2d_same(conv2d, X, check.randn(3, 2, 2, 4, seed=3, device=device), "same")  # even kernel
+practice.check_conv2d_same(conv2d, X, check.randn(2, 4, seed=3, device=device), "same")  # even kernel
 practice.check_conv2d_same(conv2d, X, K, 1, padding_mode="reflect")
 practice.check_conv2d_same(conv2d, X, K, "same", padding_mode="circular")
 ### BEGIN HIDDEN TESTS
 sys.modules.pop("convlib.checks.ex03", None)
 practice = importlib.import_module("convlib.checks.ex03")
 cases = [
-    ((2, 3, 7, 6), (2, 3, 3, 2), 3, 1, "zeros"),
-    ((1, 2, 4, 9), (4, 2, 2, 3), (1, 3), (2, 0), "zeros"),
-    ((1, 1, 6, 6), (1, 1, 4, 4), 1, "same", "replicate"),
-    ((1, 2, 6, 5), (2, 2, 3, 2), 1, "same", "reflect"),
-    ((2, 1, 5, 5), (2, 1, 3, 3), 2, 2, "circular"),
-    ((1, 2, 5, 6), (3, 2, 2, 2), 1, "valid", "reflect"),
+    ((7, 6), (3, 2), 3, 1, "zeros"),
+    ((4, 9), (2, 3), (1, 3), (2, 0), "zeros"),
+    ((6, 6), (4, 4), 1, "same", "replicate"),
+    ((6, 5), (3, 2), 1, "same", "reflect"),
+    ((5, 5), (3, 3), 2, 2, "circular"),
+    ((5, 6), (2, 2), 1, "valid", "reflect"),
 ]
 for seed, (xs, ks, s, p, mode) in enumerate(cases):
     X = check.randn(*xs, seed=10 + seed, device=device)

@@ -13,8 +13,9 @@
 # - Before submitting, run **Kernel > Restart & Run All**, or in a terminal
 #   `nbgrader validate ex05_one_by_one.ipynb`.
 #
-# The chapter computes a 1x1 convolution as a matrix product. Here you invert it (fit the weight
-# to data by least squares) and count what 1x1 convolutions save in Inception and ResNet blocks.
+# The chapter computes a 1x1 convolution as a matrix product and counts what 1x1 reductions save
+# in given Inception and ResNet blocks. Here you invert it (fit the weight to data by least
+# squares), design a bottleneck to fit a budget, and find the best squeeze through fewer channels.
 
 # %% parameters id=parameters
 device = "cpu"
@@ -23,7 +24,7 @@ device = "cpu"
 import torch
 
 import convlib.check as check
-import convlib.check_practice as practice
+import convlib.checks.ex05 as practice
 
 # The environment variable CONVLIB_DEVICE (e.g. "cuda"), if set, wins over the parameter above.
 device = check.device(device)
@@ -37,13 +38,9 @@ device = check.device(device)
 # `K: (C_out, C_in, 1, 1)` and bias `b: (C_out,)` whose 1x1 convolution comes closest to `Y` in the
 # least-squares sense (minimise the sum of squared differences over every pixel and channel).
 #
-# Because the same matrix acts on every pixel, each of the `N * H * W` pixels is one equation of an
-# ordinary linear regression: stack the pixels as the rows of a matrix `A` with `C_in` columns (plus
-# a column of ones for the bias), the target pixels as the rows of `B` with `C_out` columns, solve
-# `A @ W ~ B` for `W` (`torch.linalg.lstsq(A, B).solution`, or the normal equations
-# `(A^T A) W = A^T B` with `torch.linalg.solve`), and read `K` and `b` off `W`. Careful with the
-# reshape: a pixel's channels must end up in one row. Write `fit_conv1x1(X, Y)` returning `(K, b)`.
-# The tests use noisy `Y`, so only the least-squares answer passes.
+# The chapter runs the layer forward; nothing on the page fits one. Write `fit_conv1x1(X, Y)`
+# returning `(K, b)`. The tests use noisy `Y`, so only the least-squares answer passes; a library
+# solver (`torch.linalg.lstsq`, `torch.linalg.solve`) is allowed, a convolution is not.
 
 # %% solution id=fit_conv1x1
 def fit_conv1x1(X: torch.Tensor, Y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -72,96 +69,86 @@ def noisy_case(N, C_in, C_out, H, W, seed):
 practice.check_fit_conv1x1(fit_conv1x1, *noisy_case(2, 3, 2, 4, 5, seed=1))
 practice.check_fit_conv1x1(fit_conv1x1, *noisy_case(1, 2, 2, 6, 6, seed=5))
 ### BEGIN HIDDEN TESTS
-sys.modules.pop("convlib.check_practice", None)
-practice = importlib.import_module("convlib.check_practice")
+sys.modules.pop("convlib.checks.ex05", None)
+practice = importlib.import_module("convlib.checks.ex05")
 F = check.torch_reference()
 for seed, (N, C_in, C_out, H, W) in enumerate([(1, 1, 1, 3, 3), (3, 4, 4, 2, 7), (2, 5, 3, 6, 1)]):
     practice.check_fit_conv1x1(fit_conv1x1, *noisy_case(N, C_in, C_out, H, W, seed=10 + 10 * seed))
 ### END HIDDEN TESTS
 
-# %% markdown id=md_inception
-# ## 2. Inception: 1x1 convolutions cut the parameter count (2 points)
+# %% markdown id=md_bottleneck
+# ## 2. The widest bottleneck under a budget (3 points)
 #
-# An Inception block runs parallel branches on the same input (`in_channels`) and concatenates their
-# outputs: a 1x1 convolution to `c1` channels, a 3x3 to `c3`, a 5x5 to `c5`, and a 3x3 max pooling.
-# The improved block puts a 1x1 convolution before the 3x3 (to `reduce3` channels) and before the
-# 5x5 (to `reduce5`), and one after the pooling (to `pool_proj`). Write `inception_params`: the
-# number of weights (no biases) of the naive block when `reduce3`, `reduce5`, `pool_proj` are
-# `None`, of the improved block otherwise. With `in_channels=192, c1=64, c3=128, c5=32` the naive
-# block has 387072 weights; with `reduce3=96, reduce5=16, pool_proj=32`, 163328.
+# The chapter takes ResNet's widths as given (256 channels squeezed to 64) and counts the weights.
+# A designer goes the other way: the budget is fixed, the width is chosen. A bottleneck block on
+# `channels` channels has three `torch.nn.Conv2d` layers, each with its bias (the default): a 1x1
+# from `channels` to `mid`, a 3x3 from `mid` to `mid` with padding 1, and a 1x1 from `mid` back to
+# `channels`. It runs on one `(channels, size, size)` image.
+#
+# Write `bottleneck_width(channels, size, max_macs, max_params)`: the widest `mid` whose block
+# costs at most `max_macs` multiply-adds for the image and has at most `max_params` parameters
+# (weights and biases). A multiply-add is one weight times one input value, added to an output;
+# adding a bias is not one. Work out both costs as functions of `mid` (the chapter's counts are one
+# case of them). The check measures the costs by a forward pass of the block with PyTorch's FLOP
+# counter, so your counts must be exact.
 
-# %% solution id=inception_params
-def inception_params(in_channels: int, c1: int, c3: int, c5: int, reduce3: int | None = None, reduce5: int | None = None, pool_proj: int | None = None) -> int:
-    """Weights (no biases) of a naive Inception block, or of the 1x1-reduced one."""
+# %% solution id=bottleneck_width
+def bottleneck_width(channels: int, size: int, max_macs: int, max_params: int) -> int:
+    """The widest mid of a 1x1 -> 3x3 -> 1x1 bottleneck (biases included) within both budgets."""
     ### BEGIN SOLUTION
-    total = in_channels * c1
-    if reduce3 is None:
-        return total + 9 * in_channels * c3 + 25 * in_channels * c5
-    total += in_channels * reduce3 + 9 * reduce3 * c3
-    total += in_channels * reduce5 + 25 * reduce5 * c5
-    total += in_channels * pool_proj
-    return total
+    def costs(mid: int) -> tuple[int, int]:
+        weights = channels * mid + 9 * mid * mid + mid * channels
+        return size * size * weights, weights + 2 * mid + channels
+
+    mid = 0
+    while all(c <= m for c, m in zip(costs(mid + 1), (max_macs, max_params))):
+        mid += 1
+    return mid
     ### END SOLUTION
 
-# %% test id=test_inception_params points=2
-def inception_reference(in_channels, c1, c3, c5, reduce3=None, reduce5=None, pool_proj=None):
-    """The same count, read off torch modules built on the meta device (no memory)."""
-    conv = lambda i, o, k: torch.nn.Conv2d(i, o, k, bias=False, device="meta")
-    if reduce3 is None:
-        layers = [conv(in_channels, c1, 1), conv(in_channels, c3, 3), conv(in_channels, c5, 5)]
-    else:
-        layers = [conv(in_channels, c1, 1), conv(in_channels, reduce3, 1), conv(reduce3, c3, 3),
-                  conv(in_channels, reduce5, 1), conv(reduce5, c5, 5), conv(in_channels, pool_proj, 1)]
-    return check.count_params(torch.nn.ModuleList(layers))
-
-
-for args in [(192, 64, 128, 32), (192, 64, 128, 32, 96, 16, 32)]:
-    check.check_int(inception_params, args, {}, inception_reference(*args), fname="inception_params",
-                    hint="count in_channels * out_channels * k * k for every convolution of the block")
-assert inception_reference(192, 64, 128, 32) == 387072 and inception_reference(192, 64, 128, 32, 96, 16, 32) == 163328
+# %% test id=test_bottleneck_width points=3
+practice.check_bottleneck_width(bottleneck_width, 256, 56, 220_000_000, 70_000)
+practice.check_bottleneck_width(bottleneck_width, 256, 14, 20_000_000, 1_000_000)
 ### BEGIN HIDDEN TESTS
-for args in [(256, 128, 192, 96), (256, 128, 192, 96, 128, 32, 64), (3, 1, 2, 3, 4, 5, 6)]:
-    check.check_int(inception_params, args, {}, inception_reference(*args), fname="inception_params")
+sys.modules.pop("convlib.checks.ex05", None)
+practice = importlib.import_module("convlib.checks.ex05")
+for args in [(64, 32, 10_000_000, 20_000), (512, 28, 400_000_000, 300_000), (2048, 7, 200_000_000, 1_200_000), (8, 5, 2_000, 10_000)]:
+    practice.check_bottleneck_width(bottleneck_width, *args)
 ### END HIDDEN TESTS
 
-# %% markdown id=md_bottleneck
-# ## 3. The ResNet bottleneck (2 points)
+# %% markdown id=md_squeeze
+# ## 3. Squeeze and expand: a 1x1 layer through fewer channels (3 points)
 #
-# A plain residual block on `channels` channels stacks two 3x3 convolutions (`channels -> channels`).
-# The bottleneck block instead reduces to `mid_channels` with a 1x1 convolution, applies a 3x3
-# convolution `mid_channels -> mid_channels`, and expands back with a 1x1 convolution. Write both
-# counts (weights only, no biases). For `channels=256, mid_channels=64`: 1179648 for the plain
-# block, 69632 for the bottleneck.
+# A 1x1 convolution from `C_in` to `C_out` channels is one `(C_out, C_in)` matrix applied at every
+# pixel. Replace it by two 1x1 layers with no non-linearity between them: a *squeeze* from `C_in`
+# to `mid` channels, then an *expansion* from `mid` to `C_out`. Together they cost
+# `mid * (C_in + C_out)` weights instead of `C_in * C_out`, but they can only compute some layers:
+# which ones?
+#
+# Write `squeeze_expand(K, mid)` that takes a weight `K: (C_out, C_in, 1, 1)` and returns the pair
+# `(K_squeeze, K_expand)` of shapes `(mid, C_in, 1, 1)` and `(C_out, mid, 1, 1)` whose two layers,
+# run one after the other, come closest to `K`'s layer: the composite weight should differ from
+# `K` by the least sum of squared entries (the Frobenius norm). Many pairs give the same composite
+# (scale one factor up and the other down); the check judges the composite. Hint:
+# `torch.linalg.svd` and the Eckart-Young theorem.
 
-# %% solution id=block_params
-def plain_block_params(channels: int) -> int:
-    """Weights of two 3x3 convolutions channels -> channels."""
+# %% solution id=squeeze_expand
+def squeeze_expand(K: torch.Tensor, mid: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """K: (C_out, C_in, 1, 1) -> K_squeeze: (mid, C_in, 1, 1), K_expand: (C_out, mid, 1, 1)."""
     ### BEGIN SOLUTION
-    return 2 * 9 * channels * channels
+    U, S, Vh = torch.linalg.svd(K[:, :, 0, 0], full_matrices=False)
+    K_squeeze = S[:mid, None] * Vh[:mid]  # (mid, C_in): the mid strongest input directions
+    K_expand = U[:, :mid]  # (C_out, mid)
+    return K_squeeze[:, :, None, None], K_expand[:, :, None, None]
     ### END SOLUTION
 
-
-def bottleneck_params(channels: int, mid_channels: int) -> int:
-    """Weights of 1x1 (channels -> mid), 3x3 (mid -> mid), 1x1 (mid -> channels)."""
-    ### BEGIN SOLUTION
-    return channels * mid_channels + 9 * mid_channels * mid_channels + mid_channels * channels
-    ### END SOLUTION
-
-# %% test id=test_block_params points=2
-def blocks_reference(channels, mid_channels):
-    conv = lambda i, o, k: torch.nn.Conv2d(i, o, k, bias=False, device="meta")
-    plain = torch.nn.Sequential(conv(channels, channels, 3), conv(channels, channels, 3))
-    bottleneck = torch.nn.Sequential(conv(channels, mid_channels, 1), conv(mid_channels, mid_channels, 3), conv(mid_channels, channels, 1))
-    return check.count_params(plain), check.count_params(bottleneck)
-
-
-plain, bottleneck = blocks_reference(256, 64)
-assert (plain, bottleneck) == (1179648, 69632)
-check.check_int(plain_block_params, (256,), {}, plain, fname="plain_block_params")
-check.check_int(bottleneck_params, (256, 64), {}, bottleneck, fname="bottleneck_params")
+# %% test id=test_squeeze_expand points=3
+K = check.randn(6, 5, 1, 1, seed=1, device=device)
+practice.check_squeeze_expand(squeeze_expand, K, 2)
+practice.check_squeeze_expand(squeeze_expand, K, 5)  # full rank: the composite is K itself
 ### BEGIN HIDDEN TESTS
-for channels, mid in [(64, 16), (1024, 256), (3, 7)]:
-    plain, bottleneck = blocks_reference(channels, mid)
-    check.check_int(plain_block_params, (channels,), {}, plain, fname="plain_block_params")
-    check.check_int(bottleneck_params, (channels, mid), {}, bottleneck, fname="bottleneck_params")
+sys.modules.pop("convlib.checks.ex05", None)
+practice = importlib.import_module("convlib.checks.ex05")
+for seed, (C_out, C_in, mid) in enumerate([(3, 8, 1), (16, 16, 4), (10, 4, 3), (7, 9, 6)]):
+    practice.check_squeeze_expand(squeeze_expand, check.randn(C_out, C_in, 1, 1, seed=70 + seed, device=device), mid)
 ### END HIDDEN TESTS

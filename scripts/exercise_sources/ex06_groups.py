@@ -13,9 +13,11 @@
 # - Before submitting, run **Kernel > Restart & Run All**, or in a terminal
 #   `nbgrader validate ex06_groups.ipynb`.
 #
-# The chapter loops over groups and runs a depthwise separable convolution as two steps. Here the
-# groups become a tensor axis (no loop over them), and you fuse the two steps into one kernel, with
-# a depth multiplier.
+# The chapter runs a grouped convolution as one convolution per group, and a depthwise separable
+# convolution as two steps. Here you show that a grouped layer is an ordinary layer whose weight
+# has zeros off its diagonal blocks, go the other way (how many groups hide in a dense weight?),
+# and fuse the two steps of a depthwise separable convolution into one kernel, with a depth
+# multiplier.
 
 # %% parameters id=parameters
 device = "cpu"
@@ -24,81 +26,89 @@ device = "cpu"
 import torch
 
 import convlib.check as check
-import convlib.check_practice as practice
+import convlib.checks.ex06 as practice
 
 # The environment variable CONVLIB_DEVICE (e.g. "cuda"), if set, wins over the parameter above.
 device = check.device(device)
 
-# %% markdown id=md_conv2d
-# ## 1. The general conv2d, with the groups as a tensor axis (6 points)
+# %% markdown id=md_dense
+# ## 1. A grouped layer is a dense layer with zeros (3 points)
 #
-# Write the full `torch.nn.functional.conv2d(X, K, bias, stride, padding, dilation, groups)`. With
-# `groups = g`, the `C_in` input channels and the `C_out` output channels are split into `g` equal
-# groups of consecutive channels; output channel `o` belongs to group `o // (C_out // g)` and only
-# reads the `C_in // g` input channels of that group, so `K` has shape `(C_out, C_in // g, kh, kw)`.
-# With `dilation = d`, the kernel taps are `d` pixels apart. `stride`, `padding`, `dilation` are
-# an int or a pair.
-#
-# Chapters 6 and 7 run one convolution per group in a Python loop and concatenate. Here, **no Python
-# loop over groups or channels**: view the input as `(N, g, C_in // g, H, W)` and the weight as
-# `(g, C_out // g, C_in // g, kh, kw)`, so that the groups are just another axis, and contract the
-# channel axis of all groups at once (`torch.einsum("ngchw,goc->ngohw", ...)` per kernel tap, or per
-# output position). Then view the result's `(g, C_out // g)` axes as `C_out` channels again. You
-# may loop over kernel taps or output positions. The check counts your lines of Python for a
-# depthwise convolution with 2 and with 24 groups.
+# A grouped weight `K: (C_out, C_in // groups, kh, kw)` holds only the kernels that the groups
+# use. An ordinary (`groups=1`) layer with a `(C_out, C_in, kh, kw)` weight computes the same
+# thing if that weight has `K`'s kernels where a group connects an output channel to an input
+# channel, and zeros everywhere else. Write `grouped_as_dense(K, groups)` returning that dense
+# weight, so that `F.conv2d(X, grouped_as_dense(K, g)) == F.conv2d(X, K, groups=g)` for every
+# input. Which output channels belong to which group, and which input channels does each group
+# read? The chapter's loop answers it. What fraction of the dense weight is zeros?
 
-# %% solution id=conv2d
-def conv2d(X: torch.Tensor, K: torch.Tensor, bias: torch.Tensor | None = None, stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0, dilation: int | tuple[int, int] = 1, groups: int = 1) -> torch.Tensor:
-    """X: (N, C_in, H, W), K: (C_out, C_in // groups, kh, kw), bias: (C_out,) -> (N, C_out, H_out, W_out)."""
+# %% solution id=grouped_as_dense
+def grouped_as_dense(K: torch.Tensor, groups: int) -> torch.Tensor:
+    """K: (C_out, C_in // groups, kh, kw) -> the dense (C_out, C_in, kh, kw) weight."""
     ### BEGIN SOLUTION
-    pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)
-    (sh, sw), (ph, pw), (dh, dw) = pair(stride), pair(padding), pair(dilation)
-    N, C_in, H, W = X.shape
-    C_out, C_in_g, kh, kw = K.shape
-    Xp = X.new_zeros((N, C_in, H + 2 * ph, W + 2 * pw))
-    Xp[:, :, ph : ph + H, pw : pw + W] = X
-    Xg = Xp.reshape(N, groups, C_in_g, H + 2 * ph, W + 2 * pw)
-    Kg = K.reshape(groups, C_out // groups, C_in_g, kh, kw)
-    H_out = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-    W_out = (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-    Y = X.new_zeros((N, groups, C_out // groups, H_out, W_out))
-    for a in range(kh):
-        for b in range(kw):
-            tap = Xg[:, :, :, a * dh : a * dh + (H_out - 1) * sh + 1 : sh, b * dw : b * dw + (W_out - 1) * sw + 1 : sw]
-            Y += torch.einsum("ngchw,goc->ngohw", tap, Kg[:, :, :, a, b])
-    Y = Y.reshape(N, C_out, H_out, W_out)
-    if bias is not None:
-        Y = Y + bias[None, :, None, None]
-    return Y
+    C_out, ci = K.shape[:2]
+    co = C_out // groups
+    dense = K.new_zeros((C_out, ci * groups, *K.shape[2:]))
+    for g in range(groups):
+        dense[g * co : (g + 1) * co, g * ci : (g + 1) * ci] = K[g * co : (g + 1) * co]
+    return dense
     ### END SOLUTION
 
-# %% test id=test_conv2d points=6
-X = check.randn(1, 4, 6, 6, seed=1, device=device)
-K = check.randn(4, 2, 3, 3, seed=2, device=device)
-b = check.randn(4, seed=3, device=device)
-check.check_conv2d(conv2d, X, K, bias=b, groups=2)
-check.check_conv2d(conv2d, X, K[:, :1], groups=4)  # depthwise: one input channel per output channel
-check.check_conv2d(conv2d, X, check.randn(2, 4, 2, 2, seed=4, device=device), stride=2, padding=1, dilation=2)
-practice.check_conv2d_groups_vectorised(conv2d, X, K, b, 1, 1, 1, 2)
+# %% test id=test_grouped_as_dense points=3
+F = check.torch_reference()
+K = check.randn(6, 2, 3, 3, seed=1, device=device)
+practice.check_grouped_as_dense(grouped_as_dense, K, 2)
+practice.check_grouped_as_dense(grouped_as_dense, K, 3)
+# what the dense weight is for: the same layer without groups
+X = check.randn(1, 6, 5, 5, seed=2, device=device)
+check.compare(F.conv2d(X, grouped_as_dense(K, 3)), F.conv2d(X, K, groups=3), call="F.conv2d(X, grouped_as_dense(K, 3))", atol=1e-9)
 ### BEGIN HIDDEN TESTS
-sys.modules.pop("convlib.check_practice", None)
-practice = importlib.import_module("convlib.check_practice")
-cases = [
-    ((2, 6, 7, 7), (6, 2, 3, 3), 3, 2, 1, 2),
-    ((1, 4, 9, 8), (8, 1, 3, 2), 4, (2, 1), (1, 2), (2, 3)),
-    ((1, 2, 5, 5), (2, 2, 2, 2), 1, 1, 0, 1),
-    ((2, 6, 8, 6), (3, 2, 2, 3), 3, (1, 2), 1, (3, 1)),
-]
-for seed, (xs, ks, groups, stride, padding, dilation) in enumerate(cases):
-    X = check.randn(*xs, seed=10 + seed, device=device)
-    K = check.randn(*ks, seed=20 + seed, device=device)
-    b = check.randn(ks[0], seed=30 + seed, device=device)
-    check.check_conv2d(conv2d, X, K, bias=b, stride=stride, padding=padding, dilation=dilation, groups=groups)
-practice.check_conv2d_groups_vectorised(conv2d, check.randn(2, 6, 5, 5, seed=40, device=device), check.randn(6, 3, 2, 2, seed=41, device=device), None, 2, 1, 2, 2)
+sys.modules.pop("convlib.checks.ex06", None)
+practice = importlib.import_module("convlib.checks.ex06")
+for seed, (shape, groups) in enumerate([((4, 1, 3, 3), 4), ((8, 3, 1, 2), 2), ((3, 5, 2, 2), 1), ((6, 1, 1, 1), 3), ((12, 2, 2, 3), 4)]):
+    practice.check_grouped_as_dense(grouped_as_dense, check.randn(*shape, seed=80 + seed, device=device), groups)
+### END HIDDEN TESTS
+
+# %% markdown id=md_recover
+# ## 2. How many groups hide in a dense weight? (3 points)
+#
+# Now the way back. You are given a dense weight `K: (C_out, C_in, kh, kw)`, perhaps exported from
+# a grouped layer, perhaps not. Write `recover_groups(K)` that returns `(K_grouped, groups)`: the
+# **largest** number of groups `g` such that a grouped layer with `g` groups computes exactly what
+# `K` does, and that layer's weight `K_grouped: (C_out, C_in // g, kh, kw)`, so that
+# `grouped_as_dense(K_grouped, g)` gives `K` back. One group always works. Think about which
+# numbers of groups are possible at all, and whether "g groups fit" for some `g` tells you anything
+# about other values. The weights come from seeded random kernels, whose entries are never
+# exactly zero, placed in exact zeros.
+
+# %% solution id=recover_groups
+def recover_groups(K: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """K: (C_out, C_in, kh, kw) -> (K_grouped: (C_out, C_in // g, kh, kw), g), g the largest."""
+    ### BEGIN SOLUTION
+    C_out, C_in = K.shape[:2]
+
+    def grouped(g: int) -> torch.Tensor:
+        co, ci = C_out // g, C_in // g
+        return torch.cat([K[j * co : (j + 1) * co, j * ci : (j + 1) * ci] for j in range(g)])
+
+    for g in range(min(C_out, C_in), 0, -1):  # from the most groups down: the first fit wins
+        if C_out % g == 0 and C_in % g == 0 and torch.equal(grouped_as_dense(grouped(g), g), K):
+            return grouped(g), g
+    raise AssertionError("one group always fits")
+    ### END SOLUTION
+
+# %% test id=test_recover_groups points=3
+practice.check_recover_groups(recover_groups, practice.grouped_weight(4, 6, 2, (3, 3), seed=1).to(device))
+practice.check_recover_groups(recover_groups, practice.grouped_weight(6, 6, 3, (1, 2), seed=2).to(device))
+### BEGIN HIDDEN TESTS
+sys.modules.pop("convlib.checks.ex06", None)
+practice = importlib.import_module("convlib.checks.ex06")
+for seed, (C_out, C_in, groups, ks) in enumerate([(12, 12, 6, (3, 3)), (8, 8, 8, (2, 2)), (5, 3, 1, (1, 1)), (12, 8, 4, (1, 3)), (12, 12, 4, (2, 1))]):
+    practice.check_recover_groups(recover_groups, practice.grouped_weight(C_out, C_in, groups, ks, seed=90 + seed).to(device))
 ### END HIDDEN TESTS
 
 # %% markdown id=md_separable
-# ## 2. A depthwise separable convolution is an ordinary one (3 points)
+# ## 3. A depthwise separable convolution is an ordinary one (3 points)
 #
 # A depthwise separable convolution filters every input channel on its own (`groups = C_in`), then
 # mixes the channels with a 1x1 convolution. With a *depth multiplier* `m`, each input channel gets
@@ -142,50 +152,10 @@ X = check.randn(1, C_in, 5, 5, seed=7, device=device)
 two_steps = F.conv2d(F.conv2d(X, Kd, padding=1, groups=C_in), Kp)
 check.compare(F.conv2d(X, fuse_depthwise_separable(Kd, Kp, C_in), padding=1), two_steps, call="F.conv2d(X, fuse_depthwise_separable(Kd, Kp, 3), padding=1)", atol=1e-9)
 ### BEGIN HIDDEN TESTS
-sys.modules.pop("convlib.check_practice", None)
-practice = importlib.import_module("convlib.check_practice")
+sys.modules.pop("convlib.checks.ex06", None)
+practice = importlib.import_module("convlib.checks.ex06")
 for seed, (C_in, m, C_out, kh, kw) in enumerate([(1, 1, 1, 1, 1), (2, 3, 5, 3, 2), (4, 2, 3, 5, 5), (5, 1, 2, 2, 3)]):
     Kd = check.randn(C_in * m, 1, kh, kw, seed=50 + seed, device=device)
     Kp = check.randn(C_out, C_in * m, 1, 1, seed=60 + seed, device=device)
     practice.check_fuse_depthwise_separable(fuse_depthwise_separable, Kd, Kp, C_in)
-### END HIDDEN TESTS
-
-# %% markdown id=md_separable_params
-# ## 3. What the factorisation saves (2 points)
-#
-# Write `separable_params(in_channels, out_channels, kernel_size, depth_multiplier=1, bias=False)`:
-# the number of parameters of the depthwise separable version of a `kernel_size x kernel_size`
-# convolution, with `depth_multiplier` depthwise kernels per input channel and, if `bias=True`, a
-# bias in both steps (as two `torch.nn.Conv2d` layers would have). For 16 input channels, 32 output
-# channels and a 3x3 kernel, the standard convolution has `16*32*3*3 = 4608` weights and the
-# separable one 656; with a depth multiplier of 2 and biases, 1376.
-
-# %% solution id=separable_params
-def separable_params(in_channels: int, out_channels: int, kernel_size: int, depth_multiplier: int = 1, bias: bool = False) -> int:
-    """Parameters of a depthwise (k x k, groups=in_channels, multiplier m) plus pointwise (1x1) convolution."""
-    ### BEGIN SOLUTION
-    mid = in_channels * depth_multiplier
-    total = mid * kernel_size * kernel_size + mid * out_channels
-    if bias:
-        total += mid + out_channels
-    return total
-    ### END SOLUTION
-
-# %% test id=test_separable_params points=2
-def separable_reference(in_channels, out_channels, kernel_size, depth_multiplier=1, bias=False):
-    mid = in_channels * depth_multiplier
-    return check.count_params(torch.nn.Sequential(
-        torch.nn.Conv2d(in_channels, mid, kernel_size, groups=in_channels, bias=bias, device="meta"),
-        torch.nn.Conv2d(mid, out_channels, 1, bias=bias, device="meta"),
-    ))
-
-
-assert separable_reference(16, 32, 3) == 656 and separable_reference(16, 32, 3, 2, True) == 1376
-check.check_int(separable_params, (16, 32, 3), {}, 656, fname="separable_params",
-                hint="depthwise: one k x k kernel per input channel; pointwise: in_channels * out_channels")
-check.check_int(separable_params, (16, 32, 3), {"depth_multiplier": 2, "bias": True}, 1376, fname="separable_params",
-                hint="the depthwise step has in_channels * depth_multiplier output channels, each with a k x k kernel and a bias; the pointwise step reads all of them")
-### BEGIN HIDDEN TESTS
-for args, m, bias in [((32, 64, 3), 1, False), ((3, 1, 7), 4, True), ((128, 128, 5), 1, True), ((8, 16, 3), 3, False)]:
-    check.check_int(separable_params, args, {"depth_multiplier": m, "bias": bias}, separable_reference(*args, m, bias), fname="separable_params")
 ### END HIDDEN TESTS
