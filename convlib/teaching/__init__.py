@@ -27,5 +27,5 @@ Modules, in reading order:
     ch13_spatially_separable rank, SVD factors, two 1D passes
     ch14_deformable          bilinear sampling and deformable convolution
     ch15_large_kernels       convolution through the FFT
-    ch16_loops_to_gemm       the speed ladder: windows, Winograd F(2x2, 3x3)
+    ch16_loops_to_gemm       the speed ladder: windows, Winograd, depthwise shift-add, phases
 """
