@@ -49,7 +49,7 @@ RECORD = (
 import json, sys
 import nbformat
 nb = nbformat.read(sys.argv[1], as_version=4)
-answer, test, name = sys.argv[2], sys.argv[3], sys.argv[4]
+answer, name = sys.argv[2], sys.argv[3]
 seen, ns = set(), {}
 for cell in nb.cells:
     if cell.cell_type != "code":
@@ -64,8 +64,6 @@ for cell in nb.cells:
             seen.add(_key(args))
             return honest(*args, **kwargs)
         ns[name] = spy
-    if gid == test:
-        break
 print(json.dumps(sorted(seen)))
 """
 )
@@ -108,17 +106,17 @@ def test_the_same_key_gives_the_same_seeds_and_another_key_others() -> None:
 
 def cheat(tmp: Path) -> nbformat.NotebookNode:
     """The solution, but its first function is right only on the inputs the public tests give
-    it (what a student who read last term's hidden tests could hard-code), off by one elsewhere."""
+    it, all test cells together (what a student who read last term's hidden tests could
+    hard-code), off by one elsewhere."""
     gid = next(iter(corpus.answers(A)))
     source = corpus.answers(A)[gid]
     name = re.search(r"def (\w+)\(", source).group(1)  # type: ignore[union-attr]
-    test = next(iter(corpus.points(A)))
     script = tmp / "record.py"
     script.write_text(RECORD, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONVLIB_")}
     solution = REPO / "solutions" / A / f"{A}.ipynb"
     done = subprocess.run(
-        [sys.executable, str(script), str(solution), gid, test, name],
+        [sys.executable, str(script), str(solution), gid, name],
         capture_output=True,
         text=True,
         env=env,
@@ -174,4 +172,5 @@ def test_reseeded_tests_pass_the_solution_and_fail_hard_coded_answers(tmp_path: 
     assert scores[("public", "honest")] == full
     assert scores[("private", "honest")] == full  # the solution passes the re-seeded tests
     assert scores[("public", "hardcoder")] == full  # the hard-coded answers pass last term's
-    assert scores[("private", "hardcoder")] == {**full, first: 0.0}  # and fail this term's
+    # and fail this term's: its own task, and any whose hidden inputs reach it
+    assert scores[("private", "hardcoder")][first] == 0.0

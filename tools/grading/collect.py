@@ -226,6 +226,8 @@ def update_gradebook(
     from nbgrader.utils import parse_utc
 
     db = course / "gradebook.db"
+    if not db.exists():  # the first run: start from the definitions (nbgrader made its schema)
+        shutil.copy(settings.out_dir / "state" / "pristine.db", db)
     taken_path = settings.out_dir / "state" / "gradebook_inputs.json"
     taken = json.loads(taken_path.read_text(encoding="utf-8")) if taken_path.exists() else {}
     config = load_course_config(settings)
