@@ -786,10 +786,31 @@ def _judge_speed(spec: dict[str, Any], result: dict[str, Any]) -> str | None:
     )
 
 
+def _judge_bound(spec: dict[str, Any], result: dict[str, Any]) -> str | None:
+    """``value``: a number measured in the kernel (a held-out accuracy, CPU seconds, a count)
+    that must reach ``minimum`` and stay within ``maximum`` (either may be absent), shown with
+    the format spec ``format`` and the ``unit``."""
+    value = result.get("value") or {}
+    what, fmt, unit = str(spec.get("what")), str(spec.get("format", "g")), str(spec.get("unit", ""))
+    if value.get("t") not in ("int", "float"):
+        return wrap(f"{spec.get('call')}: {what} is not a number ({value.get('t')})")
+    got = float(_number(value.get("v")))
+    low, high = spec.get("minimum"), spec.get("maximum")
+    if low is not None and not got >= float(low):  # NaN fails too
+        need = f"at least {float(low):{fmt}}{unit}"
+    elif high is not None and not got <= float(high):
+        need = f"at most {float(high):{fmt}}{unit}"
+    else:
+        return None
+    text = f"{spec.get('call')}: {what} {got:{fmt}}{unit}, {need} needed"
+    return wrap(text, str(spec["hint"])) if spec.get("hint") else wrap(text)
+
+
 # spec kinds whose result is a measurement made in the kernel, not a returned value
 _MEASURED: dict[str, Callable[[dict[str, Any], dict[str, Any]], str | None]] = {
     "no_loop": _judge_no_loop,
     "speed": _judge_speed,
+    "bound": _judge_bound,
 }
 
 

@@ -51,6 +51,7 @@ ASSIGNMENTS = [
     "ex14_deformable",
     "ex15_large_kernels",
     "ex16_speed",
+    "ex17_capstone",
 ]
 REGENERATE = "python scripts/make_exercises.py"
 

@@ -513,5 +513,34 @@ CLOSEST: dict[str, list[Closest]] = {
         ),
     ],
     # ---------------------------------------------------------------------------------- capstone
-    "ex17_capstone": [],
+    # The chapter's Functions are stride 1 and tile the input; its network is built on its own
+    # Functions, not on the student's graded ones.
+    "ex17_capstone": [
+        Closest(
+            "test_conv2d_function",
+            "conv2d_function",
+            "ch17_capstone.Conv2d",
+            "class Conv2dFunction(torch.autograd.Function):\n"
+            "    @staticmethod\n"
+            "    def forward(ctx, X, K, bias, stride, padding):\n"
+            "        return page.forward(ctx, X, K, bias, (padding, padding))\n"
+            "    @staticmethod\n"
+            "    def backward(ctx, dY):\n"
+            "        return (*page.backward(ctx, dY), None)",
+        ),
+        Closest(
+            "test_max_pool2d_function",
+            "max_pool2d_function",
+            "ch17_capstone.MaxPool2d",
+            "class MaxPool2dFunction(torch.autograd.Function):\n"
+            "    @staticmethod\n"
+            "    def forward(ctx, X, kernel_size, stride):\n"
+            "        return page.forward(ctx, X, (kernel_size, kernel_size))\n"
+            "    @staticmethod\n"
+            "    def backward(ctx, dY):\n"
+            "        return (*page.backward(ctx, dY), None)",
+        ),
+        Closest("test_network", "make_model", "ch17_capstone.LeNet", "make_model = page"),
+        Closest("test_training", "make_model", "ch17_capstone.LeNet", "make_model = page"),
+    ],
 }

@@ -38,7 +38,7 @@ def test_every_chapter_assignment_exists() -> None:
         "ex05_one_by_one",
         "ex06_groups", "ex07_dilation", "ex08_transposed", "ex09_backward", "ex10_im2col",
         "ex11_pooling", "ex12_conv1d_3d", "ex13_separable", "ex14_deformable",
-        "ex15_large_kernels", "ex16_speed",
+        "ex15_large_kernels", "ex16_speed", "ex17_capstone",
     ]  # fmt: skip
     assert expected == ASSIGNMENTS
     for name in expected:

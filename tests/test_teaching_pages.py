@@ -77,6 +77,8 @@ def _called_names(code: str) -> set[str]:
                 called.add(func.id)
             elif isinstance(func, ast.Attribute):
                 called.add(func.attr)
+                if func.attr == "apply" and isinstance(func.value, ast.Name):
+                    called.add(func.value.id)  # an autograd Function runs as Function.apply(...)
     return called
 
 

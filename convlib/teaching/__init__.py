@@ -28,4 +28,5 @@ Modules, in reading order:
     ch14_deformable          bilinear sampling and deformable convolution
     ch15_large_kernels       convolution through the FFT
     ch16_loops_to_gemm       the speed ladder: windows, Winograd, depthwise shift-add, phases
+    ch17_capstone            our layers as autograd Functions, a LeNet that learns the digits
 """
