@@ -1,5 +1,5 @@
 """Checks of ex05_one_by_one: a 1x1 weight and bias fitted to data by least squares, the widest
-bottleneck that fits a multiply-add and a parameter budget (its cost measured by a forward pass),
+bottleneck that fits a multiply-add and a parameter budget (its cost read off a forward pass),
 and a 1x1 layer split into a squeeze and an expansion through fewer channels.
 
 Cases and usual mistakes are data: ``FIT_MISTAKES`` (wrong fits, each a (message, wrong pair)
@@ -15,7 +15,6 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch.utils.flop_counter import FlopCounterMode
 
 import convlib.check as check
 from convlib.checks.core import adapt, check_pair, rule_hints
@@ -89,19 +88,28 @@ def check_fit_conv1x1(fn: Fn, X: Tensor, Y: Tensor, *, fname: str = "fit_conv1x1
 # task 2: the widest bottleneck under a multiply-add and a parameter budget
 
 
+def _count_macs(layer: torch.nn.Module, inputs: Any, output: Tensor, macs: list[int]) -> None:
+    """One multiply-add per output value and per weight that reads into it."""
+    assert isinstance(layer, torch.nn.Conv2d)
+    macs.append(output.numel() * layer.weight[0].numel())
+
+
 def bottleneck_cost(channels: int, size: int, mid: int) -> tuple[int, int]:
     """(multiply-adds, parameters) of a bottleneck block (1x1 channels -> mid, 3x3 mid -> mid
     with padding 1, 1x1 mid -> channels, each ``torch.nn.Conv2d`` with its bias) on one
-    (channels, size, size) input: measured by a forward pass on the meta device (no memory)."""
+    (channels, size, size) input: the multiply-adds from the output shapes of a forward pass on
+    the meta device (no memory, no arithmetic)."""
     block = torch.nn.Sequential(
         torch.nn.Conv2d(channels, mid, 1, device="meta"),
         torch.nn.Conv2d(mid, mid, 3, padding=1, device="meta"),
         torch.nn.Conv2d(mid, channels, 1, device="meta"),
     )
-    with FlopCounterMode(display=False) as counter:
-        out = block(torch.empty(1, channels, size, size, device="meta"))
+    macs: list[int] = []
+    for layer in block:
+        layer.register_forward_hook(functools.partial(_count_macs, macs=macs))
+    out = block(torch.empty(1, channels, size, size, device="meta"))
     assert out.shape == (1, channels, size, size)
-    return counter.get_total_flops() // 2, sum(p.numel() for p in block.parameters())
+    return sum(macs), sum(p.numel() for p in block.parameters())
 
 
 def _widest(fits: Callable[[int], bool], top: int) -> int:

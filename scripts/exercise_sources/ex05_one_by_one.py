@@ -89,8 +89,9 @@ for seed, (N, C_in, C_out, H, W) in enumerate([(1, 1, 1, 3, 3), (3, 4, 4, 2, 7),
 # costs at most `max_macs` multiply-adds for the image and has at most `max_params` parameters
 # (weights and biases). A multiply-add is one weight times one input value, added to an output;
 # adding a bias is not one. Work out both costs as functions of `mid` (the chapter's counts are one
-# case of them). The check measures the costs by a forward pass of the block with PyTorch's FLOP
-# counter, so your counts must be exact.
+# case of them); the check reads them off a forward pass of the block's `torch.nn.Conv2d` layers,
+# so your counts must be exact. Count, do not measure: running a torch convolution here scores 0
+# for this task.
 
 # %% solution id=bottleneck_width
 def bottleneck_width(channels: int, size: int, max_macs: int, max_params: int) -> int:
