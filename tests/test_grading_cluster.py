@@ -41,7 +41,9 @@ from tools.grading.prepare import InfrastructureError  # noqa: E402
 
 DASK = REPO / ".venv" / "bin" / "dask"
 A = fc.A
-EXPECTED = {"ada": 10.0, "ben": 6.0, "cleo": 0.0, "dev": 0.0}  # as in test_instructor_journey
+LAST = list(fc.ANSWERS)[-1]  # ben gets the assignment's last function wrong (nothing calls it)
+FULL = sum(fc.TASKS.values())
+EXPECTED = {"ada": FULL, "ben": FULL - fc.TASKS[fc.ANSWERS[LAST]], "cleo": 0.0, "dev": 0.0}
 
 
 def test_slurm_job_script_renders(tmp_path: Path) -> None:
@@ -226,7 +228,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory, dask_processes: DaskProcesses
     good = fc.solution_answers()
     bad = {k: fc.wrong_answer(v) for k, v in good.items()}
     fc.write(class_dir, "ada", fc.answered(good))
-    fc.write(class_dir, "ben", fc.answered({**good, "conv2d": bad["conv2d"]}))
+    fc.write(class_dir, "ben", fc.answered({**good, LAST: bad[LAST]}))
     fc.write(class_dir, "cleo", fc.answered(bad))
     fc.write(class_dir, "dev", fc.released())
 
