@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -87,7 +88,10 @@ def test_a_venv_that_is_a_symlink_into_tmp_grades_correctly(tmp_path: Path) -> N
     python = symlinked_venv(course)
     assert str(python.resolve()).startswith("/") and os.path.islink(course / ".venv")
     class_dir = one_student_class(course)
-    done = grade(str(python), class_dir, course / "graded", "--sandbox", "bwrap")
+    try:
+        done = grade(str(python), class_dir, course / "graded", "--sandbox", "bwrap")
+    finally:
+        shutil.rmtree((course / ".venv").resolve(), ignore_errors=True)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     with open(course / "graded" / "grades.csv", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
