@@ -8,6 +8,18 @@ solution, so every submission costs the same) into a fresh OUT through `--schedu
 grading phase's rate from the runner's summary (the course preparation, the reference run, the
 gradebook, the feedback and the export are outside it). The workers cannot go faster than the
 cores they get: on a machine with C cores, more than C workers adds nothing.
+
+    python -m tools.grading.bench --compare-nbgrader [--jobs 1,2,4] [--students 12] [--rounds 2]
+
+grades one class of ex01 (honest variations and wrong answers, tests/grading_corpus.py) both
+ways, in the same run, for each number of jobs: plain `nbgrader autograde` (one process per job,
+each over its share of the class in its own course and gradebook: one process cannot grade in
+parallel on one SQLite gradebook) and the runner (`python -m tools.grading --jobs N`, the whole
+command: preparation, the probe kernel, grading, gradebook, feedback and export). Each timing is
+the best of ``--rounds``, the two ways alternating; the spread (worst - best) is printed with it.
+The reference run is made once before the clock starts (the runner caches it). The notebooks'
+own checks run in both (plain nbgrader: assertions in the kernel; the runner: records judged
+outside it), and the total points of the class are printed for both: they must agree.
 """
 
 from __future__ import annotations
@@ -74,11 +86,23 @@ def stop(procs: list[subprocess.Popen]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tools.grading.bench", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="python -m tools.grading.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--workers", default="1,2,4", help="worker counts (one thread each)")
     p.add_argument("--students", type=int, default=8, help="submissions in the class")
-    p.add_argument("--out", type=Path, default=REPO / "bench_out" / "grading_cluster")
+    p.add_argument("--out", type=Path, default=None, help="scratch folder (under bench_out/)")
+    p.add_argument("--compare-nbgrader", action="store_true", help="the runner vs nbgrader")
+    p.add_argument("--jobs", default="1,2,4", help="--compare-nbgrader: job counts")
+    p.add_argument("--rounds", type=int, default=2, help="--compare-nbgrader: best of N")
     a = p.parse_args(argv)
+    if a.compare_nbgrader:
+        out = a.out or REPO / "bench_out" / "compare_nbgrader"
+        jobs = [int(x) for x in a.jobs.split(",")]
+        return compare_nbgrader(out, a.students if a.students != 8 else 12, jobs, a.rounds)
+    a.out = a.out or REPO / "bench_out" / "grading_cluster"
     load0 = os.getloadavg()[0]
     shutil.rmtree(a.out, ignore_errors=True)
     class_dir = a.out / "submitted"
@@ -131,6 +155,165 @@ def main(argv: list[str] | None = None) -> int:
     (a.out / "bench.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
+
+
+# --------------------------------------------------------------------------------------------
+# the runner against plain nbgrader
+
+
+def compare_class(dest: Path, students: int) -> str:
+    """``students`` submissions of ex01: the solution with one piece of ordinary Python each
+    (tests/grading_corpus.py's honest kinds, in turn), every third with a wrong ``corr2d``.
+    Returns the assignment."""
+    sys.path.insert(0, str(REPO / "tests"))
+    import grading_corpus as corpus
+    import nbformat
+
+    a = corpus.EX01
+    kinds = [k for k in corpus.HONEST if k not in ("cell_time", "os_and_shell")]
+    for i in range(students):
+        nb = corpus._honest(a, kinds[i % len(kinds)])
+        if i % 3 == 2:
+            nb = corpus.notebook(a, {"corr2d": corpus.wrong(a, "corr2d")})
+        folder = dest / f"student_{i:03d}" / a
+        folder.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, folder / f"{a}.ipynb")
+    return a
+
+
+PLAIN_CONFIG = """c = get_config()
+c.CourseDirectory.root = {root!r}
+c.CourseDirectory.source_directory = "source"
+c.CourseDirectory.release_directory = "release"
+c.CourseDirectory.submitted_directory = "submitted"
+c.CourseDirectory.autograded_directory = "autograded"
+c.Execute.timeout = 30
+"""
+
+
+def plain_courses(root: Path, class_dir: Path, a: str, shards: int) -> list[Path]:
+    """``shards`` nbgrader courses (the instructor's solution as source, `generate_assignment`
+    done), each with its share of the class under submitted/: the one-process-per-job layout."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    students = sorted(p.name for p in class_dir.iterdir())
+    courses = []
+    for k in range(shards):
+        course = root / f"course-{k}"
+        shutil.rmtree(course, ignore_errors=True)
+        shutil.copytree(REPO / "solutions" / a, course / "source" / a)
+        (course / "nbgrader_config.py").write_text(PLAIN_CONFIG.format(root=str(course)))
+        gen = [sys.executable, "-m", "nbgrader", "generate_assignment", a, "--force"]
+        subprocess.run(gen, cwd=course, env=env, capture_output=True, check=True)
+        for s in students[k::shards]:
+            shutil.copytree(class_dir / s, course / "submitted" / s)
+        courses.append(course)
+    return courses
+
+
+def plain_total(courses: list[Path], a: str) -> float:
+    """The class's points in the plain courses' gradebooks."""
+    from nbgrader.api import Gradebook
+
+    total = 0.0
+    for course in courses:
+        with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+            total += sum(sub.score for sub in gb.assignment_submissions(a))
+    return total
+
+
+def time_plain(root: Path, class_dir: Path, a: str, jobs: int) -> tuple[float, float]:
+    """Wall seconds of `nbgrader autograde` over the class in ``jobs`` processes at once (the
+    courses prepared before the clock), and the points it gave the class."""
+    courses = plain_courses(root, class_dir, a, jobs)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    cmd = [sys.executable, "-m", "nbgrader", "autograde", a, "--force"]
+    t0 = time.monotonic()
+    procs = [
+        subprocess.Popen(cmd, cwd=c, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for c in courses
+    ]
+    codes = [proc.wait() for proc in procs]
+    seconds = time.monotonic() - t0
+    if any(codes):
+        raise RuntimeError(f"nbgrader autograde failed in {root}: {codes}")
+    return seconds, plain_total(courses, a)
+
+
+def time_runner(out: Path, class_dir: Path, jobs: int, refs: Path) -> tuple[float, float, float]:
+    """Wall seconds of the whole runner command (fresh OUT: nothing resumed), its grading
+    phase, and the points it gave the class."""
+    shutil.rmtree(out, ignore_errors=True)
+    cmd = [sys.executable, "-m", "tools.grading", str(class_dir), "--out", str(out)]
+    cmd += ["--jobs", str(jobs), "--no-progress", "--reference-dir", str(refs)]
+    t0 = time.monotonic()
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    seconds = time.monotonic() - t0
+    if done.returncode != 0:
+        raise RuntimeError(f"the runner failed: {done.stdout[-2000:]} {done.stderr[-2000:]}")
+    summary = json.loads((out / "summary.json").read_text())
+    with open(out / "report.csv", encoding="utf-8") as f:
+        import csv
+
+        total = sum(float(row["score"]) for row in csv.DictReader(f))
+    return seconds, summary["elapsed_s"], total
+
+
+def compare_nbgrader(out: Path, students: int, jobs: list[int], rounds: int) -> int:
+    """Print and save (OUT/compare.md, .json) seconds per submission both ways, and the ratio."""
+    load0 = os.getloadavg()
+    shutil.rmtree(out, ignore_errors=True)
+    class_dir = out / "submitted"
+    a = compare_class(class_dir, students)
+    refs = out / "references"
+    warm = out / "warm"  # the reference run (cached) and the OS's file cache, before the clock
+    build_one = warm / "submitted" / "student_000" / a
+    shutil.copytree(class_dir / "student_000" / a, build_one)
+    time_runner(warm / "graded", warm / "submitted", 1, refs)
+    rows = []
+    for n in jobs:
+        plain, runner, phase = [], [], []
+        for _ in range(rounds):
+            seconds, plain_points = time_plain(out / f"plain-{n}", class_dir, a, n)
+            plain.append(seconds)
+            seconds, grading, runner_points = time_runner(out / f"runner-{n}", class_dir, n, refs)
+            runner.append(seconds)
+            phase.append(grading)
+        row = {
+            "jobs": n,
+            "plain_s_per_sub": round(min(plain) / students, 2),
+            "plain_spread": round((max(plain) - min(plain)) / students, 2),
+            "runner_s_per_sub": round(min(runner) / students, 2),
+            "runner_spread": round((max(runner) - min(runner)) / students, 2),
+            "runner_grading_s_per_sub": round(min(phase) / students, 2),
+            "ratio": round(min(runner) / min(plain), 2),
+            "points_plain": plain_points,
+            "points_runner": runner_points,
+        }
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    load1 = os.getloadavg()
+    lines = [
+        f"{students} submissions of {a}, {os.cpu_count()} CPU cores, best of {rounds} "
+        f"(spread: worst - best), load average {load0[0]:.1f} at the start, "
+        f"{load1[0]:.1f} at the end",
+        "",
+        "| jobs | plain nbgrader (s/submission) | runner, whole command (s/submission) | "
+        "runner, grading phase (s/submission) | ratio runner/plain | points plain, runner |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['jobs']} | {r['plain_s_per_sub']} ± {r['plain_spread']} | "
+            f"{r['runner_s_per_sub']} ± {r['runner_spread']} | {r['runner_grading_s_per_sub']} | "
+            f"{r['ratio']} | {r['points_plain']:g}, {r['points_runner']:g} |"
+        )
+    (out / "compare.json").write_text(json.dumps(rows, indent=1))
+    (out / "compare.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    ok = all(r["points_plain"] == r["points_runner"] for r in rows)  # the same grades
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -23,8 +23,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .common import NBGRADER, Settings, run_quiet, tool_env, write_json_atomic
+from .common import Settings, tool_env, write_json_atomic
 from .late import extension_for, read_extensions
+from .worker import thread_worker
 
 # the files of a submission that are not the student's work (nbgrader's exchange writes them)
 EXCHANGE_FILES = ("timestamp.txt", "submission_secret.txt")
@@ -39,8 +40,8 @@ def generate_feedback(settings: Settings, course: Path) -> list[str]:
     for a in settings.assignments:
         if not any((course / "autograded").glob(f"*/{a}/*.ipynb")):
             continue
-        run_quiet(
-            [*NBGRADER, "generate_feedback", a, "--force"],
+        thread_worker().run(  # (nbgrader in this thread's long-lived process: worker.py)
+            ["generate_feedback", a, "--force"],
             course,
             env,
             settings.out_dir / "state" / "feedback.log",
@@ -306,9 +307,8 @@ def export_grades(settings: Settings, course: Path) -> list[dict[str, str]]:
     run's), with the extension columns of ``late.ExportWithExtensions``."""
     out = course / "grades.csv"
     out.unlink(missing_ok=True)
-    rc = run_quiet(
+    rc = thread_worker().run(
         [
-            *NBGRADER,
             "export",
             f"--to={out}",
             "--ExportApp.plugin_class=tools.grading.late.ExportWithExtensions",

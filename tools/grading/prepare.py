@@ -17,7 +17,6 @@ import nbformat
 
 from .common import (
     KERNEL_SCRIPT,
-    NBGRADER,
     REFERENCE_SCRIPT,
     REPO,
     SANDBOX_SCRIPT,
@@ -141,9 +140,11 @@ def prepare_master(settings: Settings) -> tuple[Path, str]:
     pristine.unlink(missing_ok=True)  # course/gradebook.db is the instructor's: never removed
     env = tool_env(settings)
     log = state / "generate.log"
-    for a in settings.assignments:
-        rc = run_quiet(
-            [*NBGRADER, "generate_assignment", a, "--force", f"--db=sqlite:///{pristine}"],
+    from .worker import thread_worker
+
+    for a in settings.assignments:  # (in this thread's long-lived nbgrader process)
+        rc = thread_worker().run(
+            ["generate_assignment", a, "--force", f"--db=sqlite:///{pristine}"],
             course,
             env,
             log,

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .class_report import write_class_report
@@ -37,6 +38,7 @@ from .prepare import *  # noqa: F403
 from .prepare import assignment_layout, prepare_master, reference_records, settings_sandbox
 from .submission import *  # noqa: F403
 from .submission import _zero_tasks, grade_submission, stop_on_infrastructure
+from .worker import thread_worker
 
 # --------------------------------------------------------------------------------------------
 # the whole class
@@ -84,8 +86,15 @@ def grade_class(settings: Settings, executor: Any = None) -> dict[str, Any]:
     settings.out_dir.mkdir(parents=True, exist_ok=True)
     choice = settings_sandbox(settings)
     executor = executor or LocalExecutor(default_jobs(settings))
-    executor.check(settings)  # one sandboxed kernel imports torch, convlib (every worker)
-    course, _ = prepare_master(settings)
+    # nbgrader's long-lived process for this thread (course, feedback, export: worker.py) starts
+    # importing now, and the course is prepared while the probe kernel starts (both must pass)
+    thread_worker(settings.out_dir / "state" / "worker.log").warm()
+    with ThreadPoolExecutor(1) as probing:
+        probe = probing.submit(executor.check, settings)  # one sandboxed kernel imports torch,
+        try:  # convlib (every worker)
+            course, _ = prepare_master(settings)
+        finally:
+            probe.result()
     src = settings.course_root / settings.source_dir
     # per assignment: a record stays valid whichever other assignments a run grades
     source_hash = {a: tree_hash((src / a).rglob("*"), src) for a in settings.assignments}

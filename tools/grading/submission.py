@@ -17,10 +17,8 @@ from typing import Any
 import nbformat
 
 from .common import (
-    NBGRADER,
     STATUSES,
     Settings,
-    run_quiet,
     safe_name,
     tree_hash,
     write_json_atomic,
@@ -35,6 +33,7 @@ from .prepare import (
     write_nbgrader_config,
 )
 from .verdict import Verdict, judge_notebook, write_verdicts
+from .worker import grading_course, thread_worker
 
 
 def read_timestamp(sub_dir: Path, record: dict[str, Any]) -> str | None:
@@ -256,24 +255,24 @@ def grade_submission(
             record["flags"].append("missing")
         return _finish(settings, record, result_path, started, course, layout)
 
-    # a scratch course with its own gradebook
+    # this submission's own folder (its kernel's TMPDIR, kernelspec, sandbox plan, records, log)
+    # and this thread's grading course (prepared once per assignment, its own gradebook)
     work = settings.out_dir / "work" / assignment / safe_name(student)
     shutil.rmtree(work, ignore_errors=True)
-    (work / "submitted" / student / assignment).mkdir(parents=True)
-    (work / "source").mkdir()
-    (work / "release").mkdir()
-    (work / "tmp").mkdir()
-    os.symlink(course / "source" / assignment, work / "source" / assignment)
-    os.symlink(course / "release" / assignment, work / "release" / assignment)
-    shutil.copy(settings.out_dir / "state" / "pristine.db", work / "gradebook.db")
+    (work / "tmp").mkdir(parents=True)
+    grader = grading_course(settings, course, assignment, source_hash)
+    for folder in ("submitted", "autograded"):  # (left by an earlier try of this student)
+        shutil.rmtree(grader / folder / student, ignore_errors=True)
+    (grader / "records.json").unlink(missing_ok=True)
     choice = settings_sandbox(settings)
     ipc_dir = None
     if choice.kind == "bwrap":  # (short: a socket path must stay under 108 bytes)
         import tempfile
 
         ipc_dir = Path(tempfile.mkdtemp(prefix="gk", dir="/tmp"))
-    write_nbgrader_config(work, settings, ipc=ipc_dir)
-    submitted = work / "submitted" / student / assignment
+    write_nbgrader_config(grader, settings, ipc=ipc_dir)
+    submitted = grader / "submitted" / student / assignment
+    submitted.mkdir(parents=True)
     for name, nb in gradable.items():
         nbformat.write(nb, submitted / f"{name}.ipynb")
     timestamp = read_timestamp(sub_dir, record)
@@ -290,22 +289,28 @@ def grade_submission(
             record["flags"].append("tampered")
             record["notes"].append(f"{name}: {violation.message}")
 
-    protect = [  # besides the course and OUT: this scratch course's own grading files
-        work / "gradebook.db",
-        work / "source",
-        work / "submitted",
+    protect = [  # besides the course and OUT: the grading course's own files
+        grader / "gradebook.db",
+        grader / "source",
+        grader / "submitted",
     ]
     env = kernel_setup(settings, work, safe_name(student), protect, ipc_dir, choice)
     log = work / "autograde.log"
-    cmd = [*NBGRADER, "autograde", assignment, f"--student={student}", "--force"]
+    # nbgrader autograde in this thread's long-lived nbgrader process (worker.py): a fresh
+    # sandboxed kernel for this submission, the process killed past the time limit
+    argv = ["autograde", assignment, f"--student={student}", "--force"]
+    nbgrader = thread_worker(settings.out_dir / "state" / "worker.log")
     try:
-        rc = run_quiet(cmd, work, env, log, settings.submission_timeout)
+        rc = nbgrader.run(argv, grader, env, log, settings.submission_timeout)
         if rc not in (0, -9):  # a crash: once more, so a transient failure costs no grade
             record["notes"].append("autograde failed once and was run again")
-            rc = run_quiet(cmd, work, env, log, settings.submission_timeout)
+            rc = nbgrader.run(argv, grader, env, log, settings.submission_timeout)
     finally:
         if ipc_dir is not None:
             shutil.rmtree(ipc_dir, ignore_errors=True)
+        with contextlib.suppress(OSError):  # the kernel's records, kept with the submission
+            os.replace(grader / "records.json", work / "records.json")
+        shutil.rmtree(grader / "submitted" / student, ignore_errors=True)
     log_text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
     if rc == -9:
         record["flags"].append("timed_out")
@@ -318,7 +323,7 @@ def grade_submission(
     records = json.loads(records_path.read_text(encoding="utf-8")) if records_path.exists() else {}
     reference = reference_records(settings, course, assignment)
     for name in gradable:
-        graded_nb = work / "autograded" / student / assignment / f"{name}.ipynb"
+        graded_nb = grader / "autograded" / student / assignment / f"{name}.ipynb"
         if rc != 0 or not graded_nb.exists():
             infrastructure = infrastructure_failure(log_text)
             if infrastructure:  # not the student's doing: no record, no grade (runner.py)
@@ -364,6 +369,7 @@ def grade_submission(
         autograded_dir.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, autograded_dir / graded_nb.name)
 
+    shutil.rmtree(grader / "autograded" / student, ignore_errors=True)
     return _finish(settings, record, result_path, started, course, layout)
 
 
