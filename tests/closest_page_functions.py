@@ -542,5 +542,6 @@ CLOSEST: dict[str, list[Closest]] = {
         ),
         Closest("test_network", "make_model", "ch17_capstone.LeNet", "make_model = page"),
         Closest("test_training", "make_model", "ch17_capstone.LeNet", "make_model = page"),
+        Closest("test_training_again", "make_model", "ch17_capstone.LeNet", "make_model = page"),
     ],
 }

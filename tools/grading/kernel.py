@@ -35,6 +35,7 @@ import resource
 import sys
 
 _REFUSED = "GradingPolicyError"
+_TORCH_DIR: list[str] = []  # torch's folder, once imported (see _FrozenModule)
 _PROC_SECRETS = frozenset({"mem", "environ", "cmdline", "fd", "cwd", "root", "maps", "smaps"})
 
 
@@ -120,7 +121,10 @@ class _FrozenModule(type(sys)):  # type: ignore[misc]
         rebinding_submodule = (  # the import system re-binding a freshly imported submodule
             isinstance(value, type(sys)) and value.__name__ == f"{self.__name__}.{name}"
         )
-        if current is not value and not rebinding_submodule:
+        # torch's own code may rebind: importing torch._dynamo (the first torch.optim optimizer
+        # does) wraps torch.manual_seed; notebook code cannot write files under torch's folder
+        by_torch = sys._getframe(1).f_code.co_filename.startswith(tuple(_TORCH_DIR))
+        if current is not value and not rebinding_submodule and not by_torch:
             raise AttributeError(
                 f"{_REFUSED}: changing {self.__name__}.{name} is not allowed while grading"
             )
@@ -133,6 +137,9 @@ class _FrozenModule(type(sys)):  # type: ignore[misc]
 
 
 def _freeze_modules() -> None:
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.__file__:
+        _TORCH_DIR.append(os.path.dirname(torch.__file__) + os.sep)
     prefixes = ("torch.nn.functional", "torch.testing", "convlib")
     names = {"torch", "numpy"}
     for name in list(sys.modules):
