@@ -467,9 +467,7 @@ def check_network(
 def check_training(
     make_model: Callable[[], torch.nn.Module],
     train: Callable[..., Any],
-    conv_function: Any,
-    pool_function: Any,
-    *,
+    *functions: Any,
     split_seed: int = 0,
     seed: int = 0,
     device: str = "cpu",
@@ -477,15 +475,16 @@ def check_training(
 ) -> None:
     """Train a fresh ``make_model()`` with ``train(model, X_train, y_train)`` on one CPU thread:
     held-out accuracy at least ``MIN_ACCURACY``, at most ``BUDGET_SECONDS`` of CPU time, and
-    the trained network built on the student's Functions (as ``check_network`` asks)."""
+    the trained network built on the student's Functions (as ``check_network`` asks).
+    ``functions``: the student's Conv2dFunction and MaxPool2dFunction."""
     data = digits(split_seed, device)
     if not isinstance(_CPU_CLOCK, types.BuiltinFunctionType):
         raise core.fail("time.process_time was replaced by code in this notebook")
     # The first torch.optim optimizer imports torch._dynamo (seconds of CPU): not the student's
     # training, so it happens before the clock starts.
     importlib.import_module("torch._dynamo")
-    classes, least = (conv_function, pool_function), (MIN_CONV_LAYERS, MIN_POOL_LAYERS)
-    run = _training_of(make_model, train, data, seed, _CPU_CLOCK, classes, least)
+    least = (MIN_CONV_LAYERS, MIN_POOL_LAYERS)
+    run = _training_of(make_model, train, data, seed, _CPU_CLOCK, functions, least)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
