@@ -55,6 +55,7 @@ def serve() -> None:
     for line in sys.stdin:
         request = json.loads(line)
         started = time.monotonic()
+        cpu0 = _cpu()
         os.chdir(request["cwd"])
         os.environ.clear()  # (the kernels nbgrader starts inherit this environment)
         os.environ.update(request["env"])
@@ -82,8 +83,26 @@ def serve() -> None:
                 sys.stderr.flush()
                 os.dup2(saved_stderr, 2)
                 os.close(saved_stderr)
-        replies.write(json.dumps({"rc": rc, "seconds": time.monotonic() - started}) + "\n")
+        cpu = [b - a for a, b in zip(cpu0, _cpu(), strict=True)]
+        reply = {
+            "rc": rc,
+            "seconds": time.monotonic() - started,
+            "cpu": cpu[0],
+            "cpu_kernel": cpu[1],
+        }
+        replies.write(json.dumps(reply) + "\n")
         replies.flush()
+
+
+def _cpu() -> tuple[float, float]:
+    """CPU seconds of this process, and of its children that ended (the kernels)."""
+    import resource
+
+    me, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime
 
 
 class AutogradeWorker:
@@ -94,6 +113,7 @@ class AutogradeWorker:
         self.requests = 0
         self.log = log
         self.starts = 0  # processes started (for tests and the benchmark)
+        self.last: dict[str, Any] = {}  # the last reply
 
     def _start(self) -> subprocess.Popen:
         if self.log:
@@ -154,7 +174,8 @@ class AutogradeWorker:
                     line = proc.stdout.readline()
                     if not line:  # the process died (killed, crashed)
                         raise BrokenPipeError("grading worker exited")
-                    return int(json.loads(line)["rc"])
+                    self.last = json.loads(line)  # (its time and CPU: the benchmark)
+                    return int(self.last["rc"])
         except (BrokenPipeError, OSError, ValueError) as exc:
             with open(log, "a", encoding="utf-8") as f:
                 f.write(f"[grading worker] the nbgrader process died: {exc!r}\n")
