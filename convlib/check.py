@@ -299,9 +299,13 @@ class _CellGuard:
         self.failed: set[str] = set()  # functions whose check failed (cascades)
         self.convlib_cell_guard = True
         self.device_error: str | None = None  # set by device(): every later cell fails
+        self.cells = 0  # cells transformed so far: tells one cell's checks from the next's
+        self.failed_cell: int | None = None  # the cell of the last predicted failure
 
     def __call__(self, lines: list[str]) -> list[str]:
         from convlib import tamper
+
+        self.cells = getattr(self, "cells", 0) + 1
 
         if getattr(self, "device_error", None):  # the device asked for is not here
             return [
@@ -900,16 +904,24 @@ def _failed() -> set[str]:
 
 
 def _predict(fname: str, result: dict[str, Any], spec: Callable[[], dict[str, Any]]) -> str | None:
-    """What this check would raise in Jupyter (tests of the grader: "no surprises")."""
+    """What this check would raise in Jupyter (tests of the grader: "no surprises").
+
+    Jupyter stops a cell at its first failure, and the grader reads a task's records up to its
+    first failure and never forgets one: so a later check of the same cell changes nothing here,
+    and a passing check never clears a function's earlier failure (a value check that failed and
+    a no-loop check of the same function that passed leave it failed, for the cascades)."""
     made = spec()
     made["fname"] = fname
     message = judge(json.loads(json.dumps(made)), json.loads(json.dumps(result)))
-    failed = _failed()
     if message is None:
-        failed.discard(fname)
         return None
+    failed, guard = _failed(), _cell_guard()
     first = cascade(fname, result.get("calls", []), failed)
-    failed.add(fname)
+    cell = getattr(guard, "cells", None)
+    if cell is None or getattr(guard, "failed_cell", None) != cell:
+        failed.add(fname)
+        if guard is not None:
+            guard.failed_cell = cell
     return wrap(first, message) if first else message
 
 

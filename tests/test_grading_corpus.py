@@ -296,4 +296,6 @@ def test_formgrader_reads_the_gradebook_and_manual_grades_survive_a_rerun(graded
         assert gb.find_comment("compose_layers", a, a, student).manual_comment == "see me"
     with open(graded["out"] / "grades.csv", encoding="utf-8") as f:
         rows = {(r["student_id"], r["assignment"]): r for r in csv.DictReader(f)}
-    assert float(rows[(student, a)]["raw_score"]) == graded["members"][student].total - 2 + 1.5
+    autograded = corpus.points(a)[gid]  # the task's automatic score, replaced by the manual one
+    expected = graded["members"][student].total - autograded + 1.5
+    assert float(rows[(student, a)]["raw_score"]) == expected
