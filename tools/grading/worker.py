@@ -59,6 +59,7 @@ def serve() -> None:
         os.chdir(request["cwd"])
         os.environ.clear()  # (the kernels nbgrader starts inherit this environment)
         os.environ.update(request["env"])
+        _show(request["argv"])
         app = NbGraderApp.instance()
         with open(request["log"], "a", encoding="utf-8") as log:
             # as a process of its own had: what nbgrader and its kernel print goes to the log
@@ -92,6 +93,26 @@ def serve() -> None:
         }
         replies.write(json.dumps(reply) + "\n")
         replies.flush()
+        _show(["(idle)"])
+
+
+def _show(argv: Sequence[str]) -> None:
+    """Show what this process is doing as its command line (``ps``, psutil): ``nbgrader
+    autograde ex01 --student=eve --force`` while it grades eve, as the process of its own had.
+    Written over this process's own argv memory (what setproctitle does), NUL-separated, cut to
+    the room the start-up command line reserved (``_ROOM``)."""
+    import ctypes
+
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        start, end = int(fields[45]), int(fields[46])  # arg_start, arg_end (fields 48, 49)
+    except (OSError, IndexError, ValueError):
+        return
+    text = b"\0".join(os.fsencode(a) for a in ["nbgrader", *argv])[: end - start - 1]
+    ctypes.memmove(start, text.ljust(end - start, b"\0"), end - start)
+
+
+_ROOM = 400  # bytes of command line reserved for _show
 
 
 def _cpu() -> tuple[float, float]:
@@ -124,7 +145,12 @@ class AutogradeWorker:
         env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-c", "from tools.grading.worker import serve; serve()"],
+                [
+                    sys.executable,
+                    "-c",
+                    "from tools.grading.worker import serve; serve()",
+                    "#" * _ROOM,
+                ],
                 cwd=REPO,
                 env=env,
                 stdin=subprocess.PIPE,
