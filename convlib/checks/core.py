@@ -45,6 +45,7 @@ __all__ = [
     "check_pair",
     "is_some",
     "no_grad",
+    "without_autograd",
     "as_float64",
     "count_python_lines",
     "check_no_output_loop",
@@ -124,7 +125,9 @@ exec(  # noqa: S102 (a constant string: three one-line adapters)
         "    def number(*args, **kwargs):\n"
         "        value = fn(*args, **kwargs)\n"
         "        if type(value) in (int, float):\n"
-        "            return __import__('torch').tensor(float(value), dtype=__import__('torch').float64)\n"
+        "            return __import__('torch').tensor(\n"
+        "                float(value), dtype=__import__('torch').float64\n"
+        "            )\n"
         "        return value\n"
         "    return number\n",
         "<convlib.checks.core adapters>",
@@ -162,6 +165,32 @@ def adapt(source: str, name: str) -> Callable[..., Any]:
     namespace: dict[str, Any] = {"__name__": "convlib_practice_adapters", "torch": torch}
     exec(compile(source, "<convlib.checks adapters>", "exec"), namespace)  # noqa: S102
     return cast(Callable[..., Any], namespace[name])
+
+
+# Compiled outside convlib's files: it runs inside the check's call of the student's function.
+_AUTOGRAD_SOURCE = '''
+def _refuse(tensor):
+    raise RuntimeError(
+        "autograd is switched off while this check runs your function: derive the gradient "
+        "from slices, products and sums"
+    )
+
+
+def without_autograd(fn):
+    """fn, run with gradient recording off and every tensor autograd would save refused."""
+    def run(*args, **kwargs):
+        with torch.no_grad(), torch.autograd.graph.saved_tensors_hooks(_refuse, _refuse):
+            return fn(*args, **kwargs)
+    return run
+'''
+_without_autograd = adapt(_AUTOGRAD_SOURCE, "without_autograd")
+
+
+def without_autograd(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` run with gradient recording off and every tensor autograd would save for a backward
+    pass refused: where a task derives a gradient by hand, no route to autograd works, whatever
+    calls it (stronger than ``no_grad``, which a nested ``torch.enable_grad`` undoes)."""
+    return cast(Callable[..., Any], _without_autograd(fn))
 
 
 def rule_hints(

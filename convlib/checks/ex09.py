@@ -1,10 +1,11 @@
 """Checks of ex09_backward: the input gradient through zero and circular padding, finding the
 wrong ones among supplied backward functions, and the gradients of a transposed convolution.
 
-Every student function runs with autograd switched off (``without_autograd``: gradient recording
-off, and any tensor autograd would save for a backward pass refused), so no route to autograd
-works, whatever it is called by. Cases and usual mistakes are data: ``CANDIDATES`` (supplied
-input-gradient functions, each with the settings where its bug shows, or None if correct).
+Every student function runs with autograd switched off (``core.without_autograd``: gradient
+recording off, and any tensor autograd would save for a backward pass refused), so no route to
+autograd works, whatever it is called by. Cases and usual mistakes are data: ``CANDIDATES``
+(supplied input-gradient functions, each with the settings where its bug shows, or None if
+correct).
 """
 
 from __future__ import annotations
@@ -19,10 +20,9 @@ import torch
 import torch.nn.functional as F
 
 import convlib.check as check
-from convlib.checks.core import ALL_CONV, AUTOGRAD_OPS, adapt, pick
+from convlib.checks.core import ALL_CONV, AUTOGRAD_OPS, adapt, pick, without_autograd
 
 __all__ = [
-    "without_autograd",
     "backward_case",
     "check_conv2d_grad_input",
     "CANDIDATES",
@@ -33,21 +33,6 @@ __all__ = [
 
 # Compiled outside convlib's files: they run inside the check's call of the student's function.
 _ADAPTERS_SOURCE = '''
-def _refuse(tensor):
-    raise RuntimeError(
-        "autograd is switched off while this check runs your function: derive the gradient "
-        "from slices, products and sums"
-    )
-
-
-def without_autograd(fn):
-    """fn, run with gradient recording off and every tensor autograd would save refused."""
-    def run(*args, **kwargs):
-        with torch.no_grad(), torch.autograd.graph.saved_tensors_hooks(_refuse, _refuse):
-            return fn(*args, **kwargs)
-    return run
-
-
 def _fit(dX, H, W):
     out = dX.new_zeros((*dX.shape[:2], H, W))
     h, w = min(H, dX.shape[2]), min(W, dX.shape[3])
@@ -83,7 +68,6 @@ def flagged(fn, candidates):
         return torch.tensor([int(name in wrong) for name in names])
     return mask
 '''
-without_autograd = adapt(_ADAPTERS_SOURCE, "without_autograd")
 _candidate = adapt(_ADAPTERS_SOURCE, "candidate")
 _flagged = adapt(_ADAPTERS_SOURCE, "flagged")
 

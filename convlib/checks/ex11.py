@@ -16,8 +16,13 @@ import torch
 import torch.nn.functional as F
 
 import convlib.check as check
-from convlib.checks.core import ALL_CONV, AUTOGRAD_OPS, check_no_output_loop, pick
-from convlib.checks.ex09 import without_autograd
+from convlib.checks.core import (
+    ALL_CONV,
+    AUTOGRAD_OPS,
+    check_no_output_loop,
+    pick,
+    without_autograd,
+)
 
 __all__ = [
     "pool_taps",
