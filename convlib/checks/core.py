@@ -20,6 +20,7 @@ Jupyter at once and, while grading, in the grader (records of kind ``no_loop`` a
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import sys
 import sysconfig
@@ -29,10 +30,12 @@ from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import torch
+import torch.nn.functional as F
 
 import convlib.check as check
 
 __all__ = [
+    "Fn",
     "AUTOGRAD_OPS",
     "SAMPLE_OPS",
     "PAD_OPS",
@@ -42,6 +45,9 @@ __all__ = [
     "pick",
     "adapt",
     "rule_hints",
+    "parameters",
+    "larger",
+    "corr1d",
     "check_pair",
     "is_some",
     "no_grad",
@@ -52,6 +58,8 @@ __all__ = [
     "check_speedup",
     "reference_loops",
 ]
+
+Fn = Callable[..., Any]
 
 # Names a TorchFunctionMode records for autograd: Tensor.backward and torch.autograd.grad.
 AUTOGRAD_OPS = frozenset({"backward", "grad"})
@@ -205,6 +213,37 @@ def rule_hints(
             seen.add(value)
             lines.append(f"{value} is {label}: {why}")
     return "\n".join(lines)
+
+
+def parameters(*names: str, **defaults: Any) -> Callable[..., dict[str, Any]]:
+    """A task's parameters as data: ``parameters("X", "K", stride=1)`` is a function that takes a
+    call's arguments, positional or by name, and returns them all by name in that order, defaults
+    filled in (a missing or unknown one is a TypeError, as in the call). A check that takes the
+    arguments of the function it checks reads them through it."""
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    signature = inspect.Signature(
+        [inspect.Parameter(name, kind) for name in names]
+        + [inspect.Parameter(name, kind, default=value) for name, value in defaults.items()]
+    )
+
+    def bind(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        return dict(bound.arguments)
+
+    return bind
+
+
+def larger(X: torch.Tensor, extra: int, seed: int) -> torch.Tensor:
+    """A random input like ``X`` (N, C, *spatial), ``extra`` longer along every spatial axis: the
+    large input of ``check_no_output_loop``."""
+    shape = (*X.shape[:2], *(n + extra for n in X.shape[2:]))
+    return check.randn(*shape, seed=seed, device=X.device).to(X.dtype)
+
+
+def corr1d(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """The valid cross-correlation of x: (L,) with k: (m,), by torch: (L - m + 1,)."""
+    return F.conv1d(x[None, None], k[None, None])[0, 0]
 
 
 def _element(wrong: Callable[[], Sequence[torch.Tensor]], i: int) -> torch.Tensor:

@@ -14,11 +14,13 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
 import convlib.check as check
-from convlib.checks.core import adapt, check_no_output_loop
+from convlib.checks.core import Fn, adapt, check_no_output_loop, larger, parameters
 
 __all__ = [
+    "SETTINGS",
     "output_padding_reference",
     "check_output_padding",
     "conv_matrix_channels_reference",
@@ -33,6 +35,9 @@ __all__ = [
 
 # --------------------------------------------------------------------------------------------
 # tasks 1 and 2: output_padding, the matrix of a convolution with channels
+
+# the settings of tasks 1 and 2, given by name
+SETTINGS = parameters(stride=1, padding=0, dilation=1)
 
 
 def output_padding_reference(
@@ -50,25 +55,17 @@ def output_padding_reference(
     return -1
 
 
-def check_output_padding(
-    fn: Callable[..., Any],
-    size: int,
-    target: int,
-    kernel_size: int,
-    stride: int = 1,
-    padding: int = 0,
-    dilation: int = 1,
-    *,
-    fname: str = "conv_transpose_output_padding",
-) -> None:
-    """``fn(size, target, kernel_size, stride=, padding=, dilation=)`` -> output_padding or -1."""
-    expected = output_padding_reference(size, target, kernel_size, stride, padding, dilation)
+def check_output_padding(fn: Fn, size: int, target: int, kernel_size: int, **given: int) -> None:
+    """``fn(size, target, kernel_size, stride=1, padding=0, dilation=1)`` returns the
+    output_padding that reaches ``target``, or -1."""
+    settings = SETTINGS(**given)
+    expected = output_padding_reference(size, target, kernel_size, **settings)
     check.check_int(
         fn,
         (size, target, kernel_size),
-        {"stride": stride, "padding": padding, "dilation": dilation},
+        settings,
         expected,
-        fname=fname,
+        fname="conv_transpose_output_padding",
         hint="output_padding = target - ((size - 1)*stride - 2*padding + dilation*(kernel_size - "
         "1) + 1); torch accepts it only if 0 <= output_padding < max(stride, dilation), "
         "otherwise no output_padding works: return -1",
@@ -92,18 +89,12 @@ def conv_matrix_channels_reference(
 
 
 def check_conv_matrix_channels(
-    fn: Callable[..., Any],
-    K: torch.Tensor,
-    input_size: tuple[int, int],
-    stride: int = 1,
-    padding: int = 0,
-    dilation: int = 1,
-    *,
-    fname: str = "conv_matrix",
+    fn: Fn, K: Tensor, input_size: tuple[int, int], **given: int
 ) -> None:
-    """``fn(K, input_size, stride=, padding=, dilation=)`` with K: (C_out, C_in, kh, kw) returns
+    """``fn(K, input_size, stride=1, padding=0, dilation=1)`` with K: (C_out, C_in, kh, kw) returns
     the (C_out*H'*W', C_in*H*W) matrix of the convolution, with no loop over output positions."""
-    settings: dict[str, Any] = {"stride": stride, "padding": padding, "dilation": dilation}
+    fname = "conv_matrix"
+    settings = SETTINGS(**given)
     expected = conv_matrix_channels_reference(K, input_size, **settings)
     H, W = input_size
     C_out, C_in = K.shape[:2]
@@ -126,7 +117,7 @@ def check_conv_matrix_channels(
                 channels_last_columns,
             )
         )
-    for name, default in (("stride", 1), ("padding", 0), ("dilation", 1)):
+    for name, default in SETTINGS().items():
         if settings[name] != default:
             variants.append(
                 (
@@ -315,12 +306,10 @@ def check_fixed_conv_transpose2d(
         shape_hint="out = (in - 1)*stride - 2*padding + kernel_size + output_padding per axis",
         variants=bugs,
     )
-    N, C, H, W = X.shape
-    big = check.randn(N, C, H + 10, W + 10, seed=H * W, device=X.device).to(X.dtype)
     check_no_output_loop(
         fn,
         (X, K),
-        (big, K),
+        (larger(X, 10, seed=X.shape[2] * X.shape[3]), K),
         settings,
         fname=fname,
         what="input positions",

@@ -18,9 +18,10 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
 import convlib.check as check
-from convlib.checks.core import ALL_CONV, AUTOGRAD_OPS, adapt, pick, without_autograd
+from convlib.checks.core import ALL_CONV, AUTOGRAD_OPS, Fn, adapt, pick, without_autograd
 
 __all__ = [
     "backward_case",
@@ -328,12 +329,7 @@ def check_find_wrong(fn: Callable[..., Any], *, seed: int, fname: str = "find_wr
 
 
 def check_conv_transpose2d_backward(
-    fn: Callable[..., Any],
-    X: torch.Tensor,
-    K: torch.Tensor,
-    dY: torch.Tensor,
-    stride: int = 1,
-    padding: int = 0,
+    fn: Fn, X: Tensor, K: Tensor, dY: Tensor, stride: int = 1, padding: int = 0
 ) -> None:
     """``fn(X, K, dY, stride=, padding=) -> (dX, dK)`` for Y = F.conv_transpose2d(X, K, ...)."""
     fname = "conv_transpose2d_backward"

@@ -13,16 +13,19 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
 import convlib.check as check
-from convlib.checks.core import adapt, check_no_output_loop
+from convlib.checks.core import Fn, adapt, check_no_output_loop, larger, parameters
 
 __all__ = [
     "unfold_nd_reference",
     "check_im2col_nd",
+    "GEMM_PARAMETERS",
     "check_conv2d_gemm_groups",
     "window_reference",
     "VIEW_MISTAKES",
+    "WINDOW_SETTINGS",
     "check_window_view",
 ]
 
@@ -102,8 +105,7 @@ def check_im2col_nd(
         "out = (in + 2*padding - k) // stride + 1 along every axis",
         variants=variants,
     )
-    grown = [n + 8 for n in X.shape[2:]]
-    big = check.randn(N, C, *grown, seed=sum(grown), device=X.device).to(X.dtype)
+    big = larger(X, 8, seed=sum(X.shape[2:]) + 8 * d)
     check_no_output_loop(
         fn,
         (X, kernel_size),
@@ -116,29 +118,18 @@ def check_im2col_nd(
     )
 
 
-def check_conv2d_gemm_groups(
-    fn: Callable[..., Any],
-    X: torch.Tensor,
-    K: torch.Tensor,
-    bias: torch.Tensor | None = None,
-    stride: int = 1,
-    padding: int = 0,
-    groups: int = 1,
-    *,
-    fname: str = "conv2d_gemm",
-) -> None:
-    """``fn(X, K, bias, stride, padding, groups)`` equals ``F.conv2d``, one batched matrix
-    product for all groups (no Python loop over them)."""
+# conv2d_gemm's parameters: the check takes its arguments as the function does
+GEMM_PARAMETERS = parameters("X", "K", bias=None, stride=1, padding=0, groups=1)
+
+
+def check_conv2d_gemm_groups(fn: Fn, *args: Any, **kwargs: Any) -> None:
+    """``fn(X, K, bias=None, stride=1, padding=0, groups=1)`` equals ``F.conv2d``, one batched
+    matrix product for all groups (no Python loop over them)."""
+    fname = "conv2d_gemm"
+    settings = GEMM_PARAMETERS(*args, **kwargs)
+    X, K = settings.pop("X"), settings.pop("K")
     check.check_conv2d(
-        fn,
-        X,
-        K,
-        bias=bias,
-        stride=stride,
-        padding=padding,
-        groups=groups,
-        fname=fname,
-        forbidden=check.CONV_OPS | check.UNFOLD_OPS,
+        fn, X, K, **settings, fname=fname, forbidden=check.CONV_OPS | check.UNFOLD_OPS
     )
     k = K.shape[-1]
     dev, dt = X.device, X.dtype
@@ -235,18 +226,16 @@ def shares_memory(fn):
 _shares_memory = adapt(_SHARES_SOURCE, "shares_memory")
 
 
-def check_window_view(
-    fn: Callable[..., Any],
-    X: torch.Tensor,
-    kernel_size: tuple[int, int],
-    stride: int = 1,
-    dilation: int = 1,
-    *,
-    fname: str = "window_view",
-) -> None:
-    """``fn(X, kernel_size, stride=, dilation=)`` -> (N, C, H', W', kh, kw), a view of X's memory
-    (no copy) holding window (i, j)'s taps; X may be a non-contiguous view itself."""
-    settings: dict[str, Any] = {"stride": stride, "dilation": dilation}
+# window_view's settings, given by name
+WINDOW_SETTINGS = parameters(stride=1, dilation=1)
+
+
+def check_window_view(fn: Fn, X: Tensor, kernel_size: tuple[int, int], **given: int) -> None:
+    """``fn(X, kernel_size, stride=1, dilation=1)`` -> (N, C, H', W', kh, kw), a view of X's
+    memory (no copy) holding window (i, j)'s taps; X may be a non-contiguous view itself."""
+    fname = "window_view"
+    settings = WINDOW_SETTINGS(**given)
+    stride, dilation = settings["stride"], settings["dilation"]
     mistakes: list[tuple[str, Callable[[], torch.Tensor]]] = []
     for message, wrong in VIEW_MISTAKES:
         strides, offset = wrong(X)

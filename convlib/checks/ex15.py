@@ -18,9 +18,11 @@ import torch.nn.functional as F
 import convlib.check as check
 from convlib.algorithms.fft import exact_fft_length
 from convlib.checks import core
+from convlib.checks.core import Fn
 
 __all__ = [
     "check_fft_size",
+    "FFT_CONV1D_PARAMETERS",
     "check_fft_conv1d",
     "check_overlap_save",
     "LENGTH_HINTS",
@@ -50,14 +52,7 @@ LENGTH_HINTS: list[tuple[str, Callable[[int, int, int, int, int], int], str]] = 
 
 
 def check_fft_size(
-    fn: Callable[..., Any],
-    size: int,
-    kernel_size: int,
-    padding: int = 0,
-    dilation: int = 1,
-    stride: int = 1,
-    *,
-    fname: str = "fft_size",
+    fn: Fn, size: int, kernel_size: int, padding: int = 0, dilation: int = 1, stride: int = 1
 ) -> None:
     """``fn(size, kernel_size, padding, dilation, stride)`` is the smallest exact FFT length."""
     n, k, p, d, s = size, kernel_size, padding, dilation, stride
@@ -67,7 +62,7 @@ def check_fft_size(
         (n, k, p, d, s),
         {},
         expected,
-        fname=fname,
+        fname="fft_size",
         forbidden=frozenset(),
         hint=core.rule_hints(LENGTH_HINTS, (n, k, p, d, s), expected),
     )
@@ -107,30 +102,26 @@ LAYER_MISTAKES: list[tuple[str, Callable[..., Callable[[], torch.Tensor]]]] = [
 ]
 
 
-def check_fft_conv1d(
-    fn: Callable[..., Any],
-    X: torch.Tensor,
-    K: torch.Tensor,
-    bias: torch.Tensor | None = None,
-    padding: int = 0,
-    dilation: int = 1,
-    stride: int = 1,
-    *,
-    fname: str = "fft_conv1d",
-) -> None:
-    """``fn(X, K, bias, padding, dilation, stride)`` equals ``F.conv1d``; X: (N, C_in, L)."""
-    args = (X, K, bias, padding, dilation, stride)
+# fft_conv1d's parameters: the check takes its arguments as the function does
+FFT_CONV1D_PARAMETERS = core.parameters("X", "K", bias=None, padding=0, dilation=1, stride=1)
+
+
+def check_fft_conv1d(fn: Fn, *args: Any, **kwargs: Any) -> None:
+    """``fn(X, K, bias=None, padding=0, dilation=1, stride=1)`` equals ``F.conv1d``;
+    X: (N, C_in, L)."""
+    case = tuple(FFT_CONV1D_PARAMETERS(*args, **kwargs).values())
+    X, K, bias, padding, dilation, stride = case
     check.check_function(
         fn,
-        args,
+        case,
         {},
         F.conv1d(X, K, bias, stride, padding, dilation),
-        fname=fname,
+        fname="fft_conv1d",
         forbidden=core.ALL_CONV,
         atol=1e-9,
         rtol=1e-7,
         shape_hint="out = (L + 2*padding - dilation*(k - 1) - 1) // stride + 1",
-        variants=[(message, wrong(*args)) for message, wrong in LAYER_MISTAKES],
+        variants=[(message, wrong(*case)) for message, wrong in LAYER_MISTAKES],
     )
 
 
@@ -138,9 +129,7 @@ def _blocks_apart(x: torch.Tensor, k: torch.Tensor, block: int) -> torch.Tensor:
     """Blocks of ``block`` inputs correlated separately: outputs straddling two are missing."""
     m = k.shape[0]
     parts = [x[i : i + block] for i in range(0, x.shape[0], block)]
-    return torch.cat(
-        [F.conv1d(piece[None, None], k[None, None])[0, 0] for piece in parts if len(piece) >= m]
-    )
+    return torch.cat([core.corr1d(piece, k) for piece in parts if len(piece) >= m])
 
 
 # (diagnosis, the wrong output from x, k, block)
@@ -148,7 +137,7 @@ BLOCK_MISTAKES: list[tuple[str, Callable[[torch.Tensor, torch.Tensor, int], torc
     (
         "your output is a convolution (kernel flipped): multiply by the conjugate of the "
         "kernel's spectrum",
-        lambda x, k, block: F.conv1d(x[None, None], k.flip(0)[None, None])[0, 0],
+        lambda x, k, block: core.corr1d(x, k.flip(0)),
     ),
     (
         "the blocks do not overlap: `block` outputs need block + m - 1 inputs, so consecutive "
@@ -209,7 +198,7 @@ def check_overlap_save(
         fn,
         (x, k, block),
         {},
-        F.conv1d(x[None, None], k[None, None])[0, 0],
+        core.corr1d(x, k),
         fname=fname,
         forbidden=core.ALL_CONV,
         atol=1e-9,

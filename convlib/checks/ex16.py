@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 import convlib.check as check
 from convlib.checks import core
@@ -119,27 +118,28 @@ def check_winograd_matrices(
     )
 
 
-def _tiles_apart(x: torch.Tensor, g: torch.Tensor, m: int) -> torch.Tensor:
-    """Tiles taken every m + r - 1 samples (no overlap) instead of every m."""
-    r = g.shape[0]
-    a = m + r - 1
-    full = F.conv1d(x[None, None], g[None, None])[0, 0]
-    starts = torch.arange(0, x.shape[0] - a + 1, a, device=x.device)
+def _tiles(x: torch.Tensor, g: torch.Tensor, m: int, step: int) -> torch.Tensor:
+    """The m outputs of each tile of m + r - 1 samples, the tiles starting every ``step`` samples:
+    with step = m, the valid cross-correlation of x with g ((L - r + 1) a multiple of m)."""
+    a = m + g.shape[0] - 1
+    starts = torch.arange(0, x.shape[0] - a + 1, step, device=x.device)
     keep = (starts[:, None] + torch.arange(m, device=x.device)).reshape(-1)
-    return full[keep]
+    return core.corr1d(x, g)[keep]
 
 
-# (message, wrong output from the signal, the kernel and m)
-SIGNAL_MISTAKES: list[tuple[str, Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]]] = [
+# (message, the kernel reversed?, the tiles' step from m and r): the wrong output is _tiles'
+SIGNAL_MISTAKES: list[tuple[str, bool, Callable[[int, int], int]]] = [
     (
         "your output is the convolution (kernel reversed): the valid cross-correlation reads "
         "x[t + a] g[a]",
-        lambda x, g, m: F.conv1d(x[None, None], g.flip(0)[None, None])[0, 0],
+        True,
+        lambda m, r: m,
     ),
     (
         "your tiles do not overlap: consecutive input tiles start m samples apart, so they share "
         "r - 1 samples (each tile gives m outputs)",
-        _tiles_apart,
+        False,
+        lambda m, r: m + r - 1,
     ),
 ]
 
@@ -155,12 +155,16 @@ def check_winograd_conv1d(
 ) -> None:
     """``fn(x, g, m, points)``: the valid cross-correlation of x: (L,) with g: (r,) by F(m, r)
     tiles, (L - r + 1) a multiple of m; checked against ``F.conv1d``."""
-    variants = [(message, functools.partial(wrong, x, g, m)) for message, wrong in SIGNAL_MISTAKES]
+    r = g.shape[0]
+    variants = [
+        (message, functools.partial(_tiles, x, g.flip(0) if flip else g, m, step(m, r)))
+        for message, flip, step in SIGNAL_MISTAKES
+    ]
     check.check_function(
         fn,
         (x, g, m, list(points)),
         {},
-        F.conv1d(x[None, None], g[None, None])[0, 0],
+        core.corr1d(x, g),
         fname=fname,
         forbidden=core.ALL_CONV,
         shape_hint="the valid cross-correlation has L - r + 1 outputs",
