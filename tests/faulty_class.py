@@ -88,6 +88,13 @@ def cell(nb: nbformat.NotebookNode, gid: str) -> nbformat.NotebookNode:
     return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == gid)
 
 
+def edited(source: str, old: str, new: str) -> str:
+    """``source`` with its first ``old`` replaced by ``new``; the edit must apply (a rewritten
+    answer that no longer holds ``old`` would leave the planted fault out silently)."""
+    assert old in source, f"{old!r} is not in the answer any more: plant the fault elsewhere"
+    return source.replace(old, new, 1)
+
+
 def answered(which: dict[str, str]) -> nbformat.NotebookNode:
     """The released notebook with answer cells replaced by `which[grade_id]`."""
     nb = released()
@@ -152,9 +159,10 @@ def build(dest: Path) -> dict[str, Expected]:
     )
 
     # ---- code that breaks
+    no_colon = edited(good["recover_kernel"], ") -> torch.Tensor:", ") -> torch.Tensor")
     add(
         "syntax_error",
-        answered({**good, "recover_kernel": good["recover_kernel"].replace("):", ")", 1)}),
+        answered({**good, "recover_kernel": no_colon}),
         Expected(_scores(recover_kernel=0), "graded", "syntax error in one answer"),
     )
     add(
@@ -166,7 +174,7 @@ def build(dest: Path) -> dict[str, Expected]:
             "exception when the answer cell runs",
         ),
     )
-    loop = good["corr2d"].replace('"""\n', '"""\n    while True:\n        pass\n', 1)
+    loop = edited(good["corr2d"], '"""\n', '"""\n    while True:\n        pass\n')
     add(
         "infinite_loop",
         answered({**good, "corr2d": loop}),
@@ -177,8 +185,10 @@ def build(dest: Path) -> dict[str, Expected]:
             note="time limit",
         ),
     )
-    bomb = good["corr2d"].replace(
-        '"""\n', '"""\n    hog = [bytearray(2**26) for _ in range(10**6)]\n', 1
+    bomb = edited(
+        good["corr2d"],
+        '"""\n',
+        '"""\n    hog = [bytearray(2**26) for _ in range(10**6)]\n',
     )
     add(
         "memory_bomb",
@@ -189,11 +199,11 @@ def build(dest: Path) -> dict[str, Expected]:
             "allocates memory without end (kernel memory cap)",
         ),
     )
-    crash = good["recover_kernel"].replace(
+    crash = edited(
+        good["recover_kernel"],
         '"""\n',
         '"""\n    import numpy as np\n    a = np.zeros(1)\n'
         "    np.lib.stride_tricks.as_strided(a, shape=(10**9,), strides=(10**6,)).sum()\n",
-        1,
     )
     add(
         "segfault",

@@ -30,7 +30,8 @@ def _public_text() -> str:
     """Everything a public reader may see anyway: the book's sources, convlib, the exercises."""
     parts = [p.read_text(encoding="utf-8") for p in (ROOT / "book").rglob("*.md")]
     parts += [p.read_text(encoding="utf-8") for p in (ROOT / "convlib").rglob("*.py")]
-    parts += [p.read_text(encoding="utf-8") for p in (ROOT / "exercises").rglob("*.ipynb")]
+    for path in (ROOT / "exercises").rglob("*.ipynb"):  # the cells as written, not JSON-escaped
+        parts += [cell.source for cell in nbformat.read(path, as_version=4).cells]
     return "\n".join(parts)
 
 
