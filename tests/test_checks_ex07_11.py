@@ -135,6 +135,15 @@ def test_ex07_probe() -> None:
     no_padding = functools.partial(lambda f, layer: (*f(layer)[:2], 0, f(layer)[3]), probe)
     fails(lambda: ex07.check_probe_layer(no_padding, 3, 2, 1, 3, seed=1), "padding off")
 
+    def peek(layer: Any) -> tuple[int, ...]:
+        """Reads the settings out of the layer's closure instead of probing it."""
+        names, closure = layer.__code__.co_freevars, layer.__closure__
+        cells = {n: c.cell_contents for n, c in zip(names, closure, strict=True)}
+        return cells["weight"].shape[-1], cells["stride"], cells["padding"], cells["dilation"]
+
+    assert peek(ex07.hidden_layer(3, 2, 1, 3, seed=1)) == (3, 2, 1, 3)  # it would pass otherwise
+    fails(lambda: ex07.check_probe_layer(peek, 3, 2, 1, 3, seed=1), "reads the layer's insides")
+
 
 # --------------------------------------------------------------------------------------------
 # ex08: output_padding, the channel matrix, planted bugs

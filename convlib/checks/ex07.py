@@ -187,9 +187,28 @@ def probing(fn, layer):
     def settings(name):
         return torch.tensor([int(v) for v in fn(layer)], dtype=torch.long)
     return settings
+
+
+# What reads a Python function's insides rather than its outputs. A closure's cells, its code and
+# its globals are readable in Python: the prompt forbids it and this flags it in fn's own source.
+INTERNALS = (
+    "__closure__", "cell_contents", "getclosurevars", "__code__", "co_consts", "__dict__",
+    "__globals__", "__defaults__",
+)
+
+
+def internals_read(fn):
+    def flag(name):
+        try:
+            source = __import__("inspect").getsource(fn)
+        except (OSError, TypeError):  # no source (a builtin, a partial): nothing to flag
+            source = ""
+        return torch.tensor([int(any(word in source for word in INTERNALS))])
+    return flag
 '''
 hidden_layer = adapt(_PROBE_SOURCE, "hidden_layer")
 _probing = adapt(_PROBE_SOURCE, "probing")
+_internals_read = adapt(_PROBE_SOURCE, "internals_read")
 
 # (message, the wrong reading of (kernel_size, stride, padding, dilation))
 PROBE_MISTAKES: tuple[tuple[str, Callable[[int, int, int, int], tuple[int, ...]]], ...] = (
@@ -229,6 +248,21 @@ def check_probe_layer(
         for m, wrong in PROBE_MISTAKES
         if wrong(*truth) != truth
     ]
+    check.check_function(
+        _internals_read(fn),
+        (f"hidden layer {seed}",),
+        {},
+        torch.zeros(1, dtype=torch.long),
+        fname=f"{fname} (probing only)",
+        forbidden=frozenset(),
+        variants=[
+            (
+                "your function reads the layer's insides (its closure, code or globals): find "
+                "the settings only from what the layer outputs",
+                functools.partial(torch.ones, 1, dtype=torch.long),
+            )
+        ],
+    )
     check.check_function(
         _probing(fn, layer),
         (f"hidden layer {seed}",),

@@ -110,7 +110,8 @@ for field, budget in [(1, 0), (2, 9), (27, 27), (28, 36), (81, 36), (100, 45), (
 # same on both axes, and its weights are all non-zero). Write `probe_layer(layer)` returning the
 # four ints `(kernel_size, stride, padding, dilation)`, found only from what the layer outputs
 # for inputs you choose. When `kernel_size` is 1 the dilation cannot be seen: return 1. Design
-# your probes so that the padding and the borders cannot fool you.
+# your probes so that the padding and the borders cannot fool you. Reading the layer's insides
+# (its `__closure__`, `__code__`, `__dict__` or globals) is not probing: the check refuses it.
 
 # %% solution id=probe_layer
 def probe_layer(layer) -> tuple[int, int, int, int]:
