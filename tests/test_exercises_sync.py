@@ -65,6 +65,17 @@ def test_diff_names_notebook_and_cell() -> None:
     assert problems == ["cell 4 (corr2d): source differs"]
 
 
+def _sections(nb: nbformat.NotebookNode) -> list[tuple[str, list[nbformat.NotebookNode]]]:
+    """(markdown heading, the graded cells after it until the next markdown cell)."""
+    sections: list[tuple[str, list[nbformat.NotebookNode]]] = []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            sections.append((cell.source, []))
+        elif cell.metadata.get("nbgrader", {}).get("grade") and sections:
+            sections[-1][1].append(cell)
+    return sections
+
+
 @pytest.mark.parametrize("name", ASSIGNMENTS)
 def test_points_and_structure(name: str) -> None:
     source = nbformat.read(ROOT / "solutions" / name / f"{name}.ipynb", as_version=4)
@@ -84,9 +95,17 @@ def test_points_and_structure(name: str) -> None:
         if meta.get("grade"):
             assert "### BEGIN HIDDEN TESTS" in cell.source, f"{name}: {meta['grade_id']}"
             assert 'importlib.import_module("convlib.check")' in cell.source
-            heading = source.cells[index - 2].source
-            stated = re.search(r"\((\d+) points?\)", heading)
-            assert stated and int(stated.group(1)) == meta["points"], (name, meta["grade_id"])
+    # each task's heading states its points: "(3 points)", or "(2 + 1 points)" over two tests
+    for heading, graded in _sections(source):
+        stated = re.search(r"\((\d+(?: \+ \d+)*) points?\)", heading)
+        points = [int(c.metadata["nbgrader"]["points"]) for c in graded]
+        if graded:
+            assert stated, (name, heading[:60])
+            assert [int(x) for x in stated.group(1).split(" + ")] in ([sum(points)], points), (
+                name,
+                heading[:60],
+                points,
+            )
     text = nbformat.writes(student)
     assert "BEGIN HIDDEN TESTS" not in text and "BEGIN SOLUTION" not in text
     regions = sum(c.source.count("### BEGIN SOLUTION") for c in source.cells)

@@ -254,7 +254,7 @@ practice.check_network(make_model, Conv2dFunction, MaxPool2dFunction, batch=5, s
 # aim above 95 % and well under the budget (each test cell may run for 30 seconds in all). A network whose
 # layers loop over pixels in Python is too slow: make every layer a few whole-tensor operations.
 #
-# Use the scratch cell below to train, watch the loss fall and time it before you run the test.
+# The scratch cell after the two tests is yours: train there, watch the loss fall and time it.
 
 # %% solution id=train
 def train(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor) -> None:
@@ -271,14 +271,11 @@ def train(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor) -> None:
         schedule.step()
     ### END SOLUTION
 
-# %% scratch id=scratch_train
-# Your experiments here, e.g.
-# import time
-# torch.manual_seed(0); model = make_model(); start = time.process_time()
-# train(model, X_train, y_train)
-# print(time.process_time() - start, (model(X_test).argmax(1) == y_test).float().mean())
-
 # %% test id=test_training points=2
+### BEGIN HIDDEN TESTS
+sys.modules.pop("convlib.checks.ex17", None)
+practice = importlib.import_module("convlib.checks.ex17")
+### END HIDDEN TESTS
 practice.check_training(make_model, train, Conv2dFunction, MaxPool2dFunction, device=device)
 
 # %% test id=test_training_again points=1
@@ -288,3 +285,10 @@ sys.modules.pop("convlib.checks.ex17", None)
 practice = importlib.import_module("convlib.checks.ex17")
 practice.check_training(make_model, train, Conv2dFunction, MaxPool2dFunction, split_seed=1, seed=1, device=device)
 ### END HIDDEN TESTS
+
+# %% scratch id=scratch_train
+# Your experiments here, e.g.
+# import time
+# torch.manual_seed(0); model = make_model(); start = time.process_time()
+# train(model, X_train, y_train)
+# print(time.process_time() - start, (model(X_test).argmax(1) == y_test).float().mean())
