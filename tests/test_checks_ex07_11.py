@@ -4,6 +4,7 @@ released solutions (the solution cells of solutions/*) pass. Tiny inputs, CPU on
 from __future__ import annotations
 
 import functools
+import inspect
 import itertools
 from collections.abc import Callable
 from pathlib import Path
@@ -143,6 +144,13 @@ def test_ex07_probe() -> None:
 
     assert peek(ex07.hidden_layer(3, 2, 1, 3, seed=1)) == (3, 2, 1, 3)  # it would pass otherwise
     fails(lambda: ex07.check_probe_layer(peek, 3, 2, 1, 3, seed=1), "reads the layer's insides")
+
+    def closure_vars(layer: Any) -> tuple[int, ...]:
+        """The same through inspect, which the cell scan for tampering does not see."""
+        v = inspect.getclosurevars(layer).nonlocals
+        return v["weight"].shape[-1], v["stride"], v["padding"], v["dilation"]
+
+    fails(lambda: ex07.check_probe_layer(closure_vars, 3, 2, 1, 3, seed=1), "layer's insides")
 
 
 # --------------------------------------------------------------------------------------------
