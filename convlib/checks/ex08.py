@@ -219,7 +219,7 @@ PLANTED_BUGS: dict[str, tuple[str, int]] = {
     "output_padding": (
         "output_padding is added as zero rows and columns after the crop: in torch the extra "
         "rows come from the uncropped output (with padding > 0 they hold real values)",
-        4,
+        2,
     ),
     "channels": (
         "the products are reshaped as (N, kh, kw, C_out, ...), but K.reshape(C_in, -1) lists "

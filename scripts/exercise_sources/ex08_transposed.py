@@ -156,9 +156,10 @@ def failing_cases() -> dict[str, tuple]:
     """{bug: (x_shape, k_shape, (sh, sw), padding, output_padding)}, a smallest witness each."""
     ### BEGIN SOLUTION
     return {
-        # the extra rows are real data when padding > 0, and output_padding needs stride > 1;
-        # a 2x1 kernel on a 1x2 input is the smallest with a non-empty output
-        "output_padding": ((1, 1, 1, 2), (1, 1, 2, 1), (2, 2), 1, 1),
+        # the extra rows are real data when padding > 0, and output_padding needs stride > 1:
+        # with stride 3 and output_padding 2, a 1x1 input and kernel give a 1x1 output, the
+        # uncropped output's last row and column, which the bug leaves zero
+        "output_padding": ((1, 1, 1, 1), (1, 1, 1, 1), (3, 3), 1, 2),
         # the order only matters with C_out > 1 and kh*kw > 1
         "channels": ((1, 1, 1, 1), (1, 2, 1, 2), (1, 1), 0, 0),
         # the wrong stride only shows when sh != sw and there are two columns
