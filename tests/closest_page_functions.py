@@ -163,8 +163,7 @@ CLOSEST: dict[str, list[Closest]] = {
             "test_bottleneck_width",
             "bottleneck_width",
             "ch05_one_by_one.conv1x1",
-            "def bottleneck_width(channels, size, max_macs, max_params):\n"
-            "    return channels // 4",
+            "def bottleneck_width(channels, size, max_macs, max_params):\n    return channels // 4",
         ),
         Closest(  # squeeze by keeping the first mid input channels
             "test_squeeze_expand",
