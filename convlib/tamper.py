@@ -183,6 +183,8 @@ def _qualname(node: ast.AST, aliases: dict[str, str]) -> str | None:
 
 # names a notebook binds without an import in the cell itself (the course's setup cell)
 COURSE_ROOTS = {"torch": "torch", "check": "convlib.check", "F": "torch.nn.functional"}
+# (`import convlib.checks.exNN as practice`, `from convlib.checks import core`)
+COURSE_ROOTS.update(practice="convlib.checks", core="convlib.checks.core")
 for _name in ("sys", "builtins", "importlib"):
     COURSE_ROOTS[_name] = _name
 

@@ -1,5 +1,10 @@
 """Honest students and cheats through the real grader (tests/grading_corpus.py), one run.
 
+Every assignment is in the class: its released solution (full marks), two honest students doing
+ordinary things (full marks, never "tampered"), and the cheat families, each on at least three
+assignments (nothing earned for what they fake). tests/test_grading_every_assignment.py grades the
+released solutions again on a Dask cluster and runs `nbgrader validate` on them.
+
 The instructor's command (`python -m tools.grading`, what `make grade` runs) grades both corpora
 in one invocation, with due dates and a late penalty configured. Asserted, member by member:
 exact score per task, status, the reason of each deduction; no honest student loses a point or is
@@ -33,7 +38,7 @@ import grading_corpus as corpus  # noqa: E402
 
 from tools.grading.runner import safe_name  # noqa: E402
 
-pytestmark = [pytest.mark.slow, pytest.mark.notebooks, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.slow, pytest.mark.notebooks, pytest.mark.timeout(2700)]
 
 JOBS = max(2, min(4, os.cpu_count() or 1))
 # reference runs are cached by content: shared by every grading test of this machine
@@ -64,7 +69,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict:
     cmd += ["--reference-dir", str(REFERENCES), "--cell-timeout", "60"]
     env = {**os.environ, "CONVLIB_CHECK_PREDICT": "1"}
     t0, cpu0 = time.monotonic(), os.times()
-    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=1700, env=env)
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=2600, env=env)
     seconds, cpu1 = time.monotonic() - t0, os.times()
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     with open(out / "report.csv", encoding="utf-8") as f:
@@ -95,13 +100,60 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict:
     }
 
 
-def test_corpora_are_big_and_varied_enough(graded: dict) -> None:
-    members = graded["members"].values()
-    honest = [m for m in members if m.honest]
-    cheats = [m for m in members if not m.honest]
-    assert len(honest) >= 30 and len({m.assignment for m in honest}) >= 3
-    assert len(cheats) >= 20
-    assert {m.status for m in cheats} == {"graded", "tampered"}
+FAMILIES = {
+    "forbidden_op",
+    "library_answer",
+    "patch_checks",
+    "environment",
+    "reads_solution",
+    "forged_records",
+    "tensor_subclass",
+}
+# what the honest corpus must do somewhere (Member.why)
+ORDINARY = (
+    "helper cell",
+    "prints in",
+    "%%time",
+    "einsum for @",
+    "torch.vmap",
+    "%timeit",
+    "%prun",
+    "cProfile",
+    "autograd",
+    "gradcheck",
+    "compared in a scratch cell",
+)
+
+
+def test_corpora_cover_every_assignment(graded: dict) -> None:
+    members = graded["members"]
+    cheats = [m for m in members.values() if not m.honest]
+    assert len(cheats) >= 40 and {m.status for m in cheats} == {"graded", "tampered"}
+    for a in corpus.ASSIGNMENTS:
+        assert members[f"solution_{corpus.short(a)}"].assignment == a
+        honest = [
+            m
+            for s, m in members.items()
+            if m.honest and m.assignment == a and not s.startswith("solution_")
+        ]
+        variations = {v for m in honest for v in m.why.split("; ")}
+        assert len(variations) >= 2, (a, variations)
+    told = " ".join(m.why for m in members.values() if m.honest)
+    assert [v for v in ORDINARY if v not in told] == []
+    assert "%timeit" in members["honest_ex16_a"].why and "cProfile" in members["honest_ex16_b"].why
+    assert "autograd" in members["honest_ex09_a"].why
+    families: dict[str, set[str]] = {}
+    for m in cheats:
+        families.setdefault(m.family, set()).add(m.assignment)
+    assert set(families) == FAMILIES
+    assert {f: len(a) for f, a in families.items() if len(a) < 3} == {}
+
+
+def test_every_released_solution_gets_full_marks(graded: dict) -> None:
+    for a in corpus.ASSIGNMENTS:
+        record = graded["records"][f"solution_{corpus.short(a)}"]
+        assert record["status"] == "graded", (a, record["notes"])
+        assert record["score"] == record["max_score"] == sum(corpus.points(a).values()), a
 
 
 def test_every_member_every_task_exact(graded: dict) -> None:
@@ -149,7 +201,8 @@ def _first_predicted_failure(records: list[dict]) -> str | None:
 def test_jupyter_checks_predict_every_deduction_with_the_same_message(graded: dict) -> None:
     """What each check would raise in Jupyter, recorded in the graded kernel, against the
     grader's verdict: same tasks lost, same words (forged records aside: Jupyter sees the wrong
-    answer they hide, the grader the forgery; the task is lost in both)."""
+    answer they hide, the grader the forgery; the task is lost in both; a test cell that fails
+    before any check, e.g. on an undefined function, shows its own error in both)."""
     wrong = []
     for student, m in graded["members"].items():
         tasks = graded["records"][student]["tasks"][m.assignment]
@@ -160,13 +213,16 @@ def test_jupyter_checks_predict_every_deduction_with_the_same_message(graded: di
                 if predicted:
                     wrong.append(f"{student}/{gid}: passes, but Jupyter says {predicted!r}")
             elif predicted is None:
-                wrong.append(f"{student}/{gid}: lost ({t['message']!r}), Jupyter says nothing")
-            elif student != "cheat_forged_records" and flat(predicted) != flat(t["message"]):
+                # (no check ran: the test cell's own error, which Jupyter shows as it is)
+                if not re.match(r"[A-Za-z]+Error: ", t["message"]):
+                    wrong.append(f"{student}/{gid}: lost ({t['message']!r}), Jupyter says nothing")
+            elif m.family != "forged_records" and flat(predicted) != flat(t["message"]):
                 wrong.append(f"{student}/{gid}: {t['message']!r} but Jupyter {predicted!r}")
     assert not wrong, "\n".join(wrong)
 
 
 VALIDATED = ["honest_ex01_timeit", "cheat_F_conv2d", "cheat_patch_check", "cheat_rebinds_range"]
+VALIDATED += ["cheat_ex07_patch_checks", "honest_ex16_b"]  # (practice.check_x = ...; cProfile)
 
 
 @pytest.mark.parametrize("student", VALIDATED)
@@ -263,6 +319,13 @@ def test_cost_is_reported(graded: dict) -> None:
     print(
         f"\ncorpus: {n} submissions in {graded['seconds']:.0f} s wall, {graded['cpu']:.0f} s CPU "
         f"({graded['cpu'] / n:.1f} s CPU per submission), sandbox: {graded['summary']['sandbox']}"
+    )
+    seconds: dict[str, list[float]] = {}
+    for student, m in graded["members"].items():
+        seconds.setdefault(m.assignment, []).append(float(graded["records"][student]["seconds"]))
+    print(
+        "seconds per submission (mean, runner's report): "
+        + ", ".join(f"{corpus.short(a)} {sum(s) / len(s):.1f}" for a, s in seconds.items())
     )
     assert graded["summary"]["graded_now"] == n  # (students x other assignments: missing, free)
 
