@@ -327,7 +327,10 @@ def test_cost_is_reported(graded: dict) -> None:
         "seconds per submission (mean, runner's report): "
         + ", ".join(f"{corpus.short(a)} {sum(s) / len(s):.1f}" for a, s in seconds.items())
     )
-    assert graded["summary"]["graded_now"] == n  # (students x other assignments: missing, free)
+    # every submission graded in this run, none reused (the students' other assignments are
+    # "missing" records: free, though collect.py counts one that took over 5 ms as graded now)
+    assert graded["summary"]["graded_now"] >= n
+    assert not [s for s in graded["members"] if graded["records"][s].get("resumed")]
 
 
 def test_formgrader_reads_the_gradebook_and_manual_grades_survive_a_rerun(graded: dict) -> None:
