@@ -369,7 +369,9 @@ def write_report(
         w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["student"])
         w.writeheader()
         w.writerows(rows)
-    graded_now = [r for r in records if not r.get("resumed") and r.get("seconds", 0) > 0]
+    # graded in this run: not resumed from a record, and something was handed in to grade
+    graded_now = [r for r in records if not r.get("resumed") and r["status"] != "missing"]
+    nothing = sum(1 for r in records if not r.get("resumed") and r["status"] == "missing")
     counts: dict[str, int] = {}
     for r in records:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
@@ -378,7 +380,8 @@ def write_report(
         "# Grading report",
         "",
         f"{len(records)} submissions ({len(graded_now)} graded in this run, "
-        f"{len(records) - len(graded_now)} reused), {elapsed:.0f} s, "
+        f"{len(records) - len(graded_now) - nothing} reused, {nothing} with nothing handed in), "
+        f"{elapsed:.0f} s, "
         f"{per_min:.1f} submissions/minute, device {settings.device}.",
         "",
         f"Sandbox: {sandbox}.",
