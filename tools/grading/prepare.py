@@ -183,6 +183,9 @@ def kernel_setup(
     folder) is given. ``protect``: grading files of ``work`` the kernel must not read."""
     env = tool_env(settings)
     env["TMPDIR"] = str(work / "tmp")
+    # torch._dynamo (imported by the first torch.optim optimizer) makes its cache folder on
+    # import, by default /tmp/torchinductor_<user>, which the kernel may not write: in its scratch
+    env["TORCHINDUCTOR_CACHE_DIR"] = str(work / "tmp" / "torchinductor")
     env["CONVLIB_CHECK_MODE"] = "record"  # the checks report; the runner judges
     # RLIMIT_AS on the CPU; on a GPU, CUDA's address-space reservations rule it out, so the
     # kernel watches its resident memory instead
@@ -387,7 +390,10 @@ def reference_records(settings: Settings, course: Path, assignment: str) -> dict
             cache.mkdir(parents=True, exist_ok=True)
             (cache / "tmp").mkdir(exist_ok=True)
             env.update(
-                CONVLIB_CHECK_MODE="reference", JUPYTER_PATH=str(kernels), TMPDIR=str(cache / "tmp")
+                CONVLIB_CHECK_MODE="reference",
+                JUPYTER_PATH=str(kernels),
+                TMPDIR=str(cache / "tmp"),
+                TORCHINDUCTOR_CACHE_DIR=str(cache / "tmp" / "torchinductor"),
             )
             log = cache / f"{assignment}.log"
             for nb in sorted(src.glob("*.ipynb")):
