@@ -370,7 +370,11 @@ def write_report(
         w.writeheader()
         w.writerows(rows)
     # graded in this run: not resumed from a record, and something was handed in to grade
-    graded_now = [r for r in records if not r.get("resumed") and r["status"] != "missing"]
+    graded_now = [
+        r
+        for r in records
+        if not r.get("resumed") and r["status"] != "missing" and r.get("seconds", 0) > 0
+    ]  # (a record the runner made for a dead worker took no grading time: not graded)
     nothing = sum(1 for r in records if not r.get("resumed") and r["status"] == "missing")
     counts: dict[str, int] = {}
     for r in records:
