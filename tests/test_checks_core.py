@@ -12,22 +12,10 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
+from check_helpers import fails, r
 
 import convlib.check as check
 from convlib.checks import core
-
-
-def r(*shape: int, seed: int = 0) -> torch.Tensor:
-    return check.randn(*shape, seed=seed)
-
-
-def fails(run: Callable[[], object], *needles: str) -> str:
-    with pytest.raises(AssertionError) as info:
-        run()
-    text = " ".join(str(info.value).split())
-    for needle in needles:
-        assert " ".join(needle.split()) in text, text
-    return text
 
 
 def gemm(X: torch.Tensor, K: torch.Tensor, padding: int = 0) -> torch.Tensor:

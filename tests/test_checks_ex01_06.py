@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-import pytest
 import torch
 import torch.nn.functional as F
+from check_helpers import fails, r
 
-import convlib.check as check
 from convlib.checks import ex01, ex02, ex03, ex04, ex05, ex06
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,19 +32,6 @@ def solutions(assignment: str) -> dict[str, Any]:
             exec(compile(cell.source, f"<{assignment}>", "exec"), namespace)  # noqa: S102
     namespace["device"] = "cpu"
     return namespace
-
-
-def fails(run: Callable[[], object], *needles: str) -> str:
-    with pytest.raises(AssertionError) as info:
-        run()
-    text = " ".join(str(info.value).split())
-    for needle in needles:
-        assert " ".join(needle.split()) in text, text
-    return text
-
-
-def r(*shape: int, seed: int = 0) -> torch.Tensor:
-    return check.randn(*shape, seed=seed)
 
 
 def zero_pad(X: torch.Tensor, left: int, right: int, top: int, bottom: int) -> torch.Tensor:

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-import pytest
 import torch
 import torch.nn.functional as F
+from check_helpers import fails, r
 
 import convlib.check as check
 from convlib.checks import ex07, ex08, ex09, ex10, ex11
@@ -47,19 +47,6 @@ def solutions_source(assignment: str, grade_id: str) -> str:
         if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
             return str(cell.source)
     raise KeyError(grade_id)
-
-
-def fails(run: Callable[[], object], *needles: str) -> str:
-    with pytest.raises(AssertionError) as info:
-        run()
-    text = " ".join(str(info.value).split())
-    for needle in needles:
-        assert " ".join(needle.split()) in text, text
-    return text
-
-
-def r(*shape: int, seed: int = 0) -> torch.Tensor:
-    return check.randn(*shape, seed=seed)
 
 
 # --------------------------------------------------------------------------------------------

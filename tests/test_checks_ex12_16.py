@@ -12,8 +12,8 @@ import nbformat
 import pytest
 import torch
 import torch.nn.functional as F
+from check_helpers import fails, r
 
-import convlib.check as check
 from convlib.algorithms.fft import exact_fft_length
 from convlib.checks import core, ex12, ex13, ex14, ex15, ex16
 
@@ -29,19 +29,6 @@ def solutions(assignment: str) -> dict[str, Any]:
         if cell.metadata.get("nbgrader", {}).get("solution"):
             exec(compile(cell.source, f"<{assignment}>", "exec"), namespace)  # noqa: S102
     return namespace
-
-
-def fails(run: Callable[[], object], *needles: str) -> str:
-    with pytest.raises(AssertionError) as info:
-        run()
-    text = " ".join(str(info.value).split())
-    for needle in needles:
-        assert " ".join(needle.split()) in text, text
-    return text
-
-
-def r(*shape: int, seed: int = 0) -> torch.Tensor:
-    return check.randn(*shape, seed=seed)
 
 
 # --------------------------------------------------------------------------------------------

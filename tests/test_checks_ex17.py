@@ -14,6 +14,7 @@ import nbformat
 import pytest
 import torch
 import torch.nn.functional as F
+from check_helpers import fails
 
 import convlib.check as check
 from convlib.checks import ex17
@@ -32,15 +33,6 @@ def solution() -> dict[str, Any]:
         if cell.cell_type == "code" and not meta.get("grade"):
             exec(compile(cell.source, "<ex17_capstone>", "exec"), namespace)  # noqa: S102
     return namespace
-
-
-def fails(run: Callable[[], object], *needles: str) -> str:
-    with pytest.raises(AssertionError) as info:
-        run()
-    text = " ".join(str(info.value).split())
-    for needle in needles:
-        assert " ".join(needle.split()) in text, text
-    return text
 
 
 # --------------------------------------------------------------------------------------------
